@@ -1,0 +1,5 @@
+export * from './errors.js';
+export * from './envelope.js';
+export * from './contracts.js';
+export * from './ids.js';
+export * from './clock.js';

@@ -1,0 +1,94 @@
+import type { Topic } from '../core/contracts.js';
+import { createEnvelope, type CloudEvent } from '../core/envelope.js';
+import { PublisherForbiddenError } from '../core/errors.js';
+import type { SqlExecutor } from './sql.js';
+import { outboxChannel, quoteIdent } from './sql.js';
+
+/** Where and as whom events are written; see {@link OutboxWriter}. */
+export interface OutboxWriterConfig {
+  /** The publishing service's name: the envelope `source`, checked against the topic's publishers. */
+  readonly service: string;
+  /** The schema holding `outbox`; default: the service name. */
+  readonly schema?: string;
+  /** Send `NOTIFY` so the relay wakes at commit; default true. */
+  readonly notify?: boolean;
+}
+
+/** Per-event options of {@link OutboxWriter.publish}. */
+export interface PublishOptions {
+  /** The owner's version of the entity after this change (read models drop older ones). */
+  readonly entityVersion?: number;
+  /** Overrides the topic's partition key function. */
+  readonly partitionKey?: string;
+  /** Entity id; default: the partition key. */
+  readonly subject?: string;
+  readonly correlationId?: string;
+  readonly causationId?: string;
+  readonly traceparent?: string;
+  readonly tracestate?: string;
+  /** A caller-chosen event id (UUIDv7 otherwise). */
+  readonly id?: string;
+}
+
+/**
+ * Writes events into the outbox inside the caller's transaction, so the event
+ * commits or rolls back with the data it describes. Validates the data against the
+ * topic's schema first: an invalid event throws SchemaValidationError and nothing
+ * is written.
+ */
+export class OutboxWriter {
+  readonly service: string;
+  readonly schema: string;
+  readonly #table: string;
+  readonly #notify: string | undefined;
+
+  constructor(config: OutboxWriterConfig) {
+    this.service = config.service;
+    this.schema = config.schema ?? config.service;
+    this.#table = `${quoteIdent(this.schema)}.outbox`;
+    this.#notify = config.notify === false ? undefined : outboxChannel(this.schema);
+  }
+
+  /** Validates and writes one event in `tx`; returns the envelope as it will be published. */
+  async publish<T>(tx: SqlExecutor, topic: Topic<T>, data: T, options: PublishOptions = {}): Promise<CloudEvent<T>> {
+    const [event] = await this.publishMany(tx, topic, [{ data, options }]);
+    return event!;
+  }
+
+  /** Validates every event first, then writes them all with one statement. */
+  async publishMany<T>(tx: SqlExecutor, topic: Topic<T>, items: readonly { data: T; options?: PublishOptions }[]): Promise<CloudEvent<T>[]> {
+    if (!topic.publishers.includes(this.service)) throw new PublisherForbiddenError(topic.name, this.service, topic.publishers);
+    const events = items.map(({ data, options = {} }) => {
+      topic.validate(data);
+      const partitionKey = options.partitionKey ?? topic.partitionKey?.(data);
+      return createEnvelope({
+        topic: topic.name,
+        version: topic.version,
+        source: this.service,
+        data,
+        id: options.id,
+        subject: options.subject ?? partitionKey,
+        partitionKey,
+        entityVersion: options.entityVersion ?? topic.entityVersion?.(data),
+        correlationId: options.correlationId,
+        causationId: options.causationId,
+        traceparent: options.traceparent,
+        tracestate: options.tracestate,
+      });
+    });
+    if (events.length === 0) return events;
+    await tx.query(
+      `INSERT INTO ${this.#table} (event_id, topic, partition_key, envelope, traceparent)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::text[])`,
+      [
+        events.map((e) => e.id),
+        events.map(() => topic.name),
+        events.map((e) => e.partitionkey ?? null),
+        events.map((e) => JSON.stringify(e)),
+        events.map((e) => e.traceparent ?? null),
+      ],
+    );
+    if (this.#notify) await tx.query('SELECT pg_notify($1, $2)', [this.#notify, '']);
+    return events;
+  }
+}

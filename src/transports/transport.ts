@@ -1,0 +1,75 @@
+import type { CloudEvent } from '../core/envelope.js';
+
+/**
+ * Sends events to a broker.
+ *
+ * `publish` resolves only after the broker has acknowledged every event (stored it
+ * as durably as that broker stores anything); the relay marks outbox rows sent only
+ * then. Events of one call are appended in the order given. If it rejects, some of
+ * the events may still have been stored: delivery is at-least-once, and consumers
+ * absorb the duplicates. `close()` is idempotent and waits for publishes in flight.
+ */
+export interface Publisher {
+  publish(topic: string, events: readonly CloudEvent[], opts?: { signal?: AbortSignal }): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Options of one subscription. */
+export interface SubscribeOptions {
+  /** Consumer group: the consuming service's name. Members of one group share the work. */
+  readonly group: string;
+  /** This member's name within the group: service name + instance id. */
+  readonly consumer: string;
+  /** Ends the iteration; deliveries not yet acknowledged stay pending for redelivery. */
+  readonly signal: AbortSignal;
+  /** How many messages to fetch per read; default chosen by the transport. */
+  readonly batchSize?: number;
+}
+
+/**
+ * Receives events for a consumer group.
+ *
+ * Delivery is at-least-once: a delivery that is neither acked nor nacked is
+ * redelivered (to this or another member of the group) after the transport's
+ * processing timeout. The iterable stops fetching while the caller does not pull,
+ * which is the back-pressure. `close()` is idempotent and safe while deliveries are
+ * in flight; their later `ack()` calls are ignored.
+ */
+export interface Subscriber {
+  subscribe(topic: string, opts: SubscribeOptions): AsyncIterable<Delivery>;
+  close(): Promise<void>;
+}
+
+/** One message as received, before the runtime parses it. */
+export interface Delivery {
+  /** The broker's id of this message (Redis stream entry id). */
+  readonly id: string;
+  readonly topic: string;
+  /** 1 on first delivery, more when redelivered. */
+  readonly attempt: number;
+  /** The CloudEvent JSON text as on the wire; `undefined` when the message had no data. */
+  readonly body: string | undefined;
+  /** Transport metadata (Dapr's `metadata` map); empty when absent. */
+  readonly metadata: Readonly<Record<string, string>>;
+  /** Settles the message: it will not be delivered again to this group. */
+  ack(): Promise<void>;
+  /** Gives the message back for redelivery, after `delayMs` when given (default at once). */
+  nack(opts?: { delayMs?: number }): Promise<void>;
+}
+
+/** What a transport honestly promises; the conformance suite tests against these flags. */
+export interface TransportCapabilities {
+  readonly consumerGroups: boolean;
+  readonly orderedPerKey: boolean;
+  readonly persistent: boolean;
+  readonly redeliversOnNack: boolean;
+}
+
+/** A broker connection with both sides. */
+export interface Transport {
+  readonly name: string;
+  readonly capabilities: TransportCapabilities;
+  readonly publisher: Publisher;
+  readonly subscriber: Subscriber;
+  close(): Promise<void>;
+}

@@ -1,0 +1,55 @@
+import net from 'node:net';
+import { describe } from 'vitest';
+import { randomBytes } from 'node:crypto';
+
+/** Integration tests use these servers; CI sets DATASYNC_REQUIRE_SERVERS=1 so none may be missing. */
+export const POSTGRES_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const REQUIRE = process.env.DATASYNC_REQUIRE_SERVERS === '1';
+
+type Server = 'postgres' | 'redis';
+
+function addressOf(url: string, defaultPort: number): { host: string; port: number } {
+  const parsed = new URL(url);
+  return { host: parsed.hostname || '127.0.0.1', port: Number(parsed.port || defaultPort) };
+}
+
+function answers(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host, port, timeout: 1_000 });
+    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('error', () => resolve(false));
+    socket.once('timeout', () => { socket.destroy(); resolve(false); });
+  });
+}
+
+const ADDRESSES: Record<Server, { host: string; port: number }> = {
+  postgres: addressOf(POSTGRES_URL, 5432),
+  redis: addressOf(REDIS_URL, 6379),
+};
+
+const availability = new Map<Server, boolean>();
+for (const server of Object.keys(ADDRESSES) as Server[]) {
+  const { host, port } = ADDRESSES[server];
+  availability.set(server, await answers(host, port));
+}
+
+/**
+ * `describe` for tests that need real servers. A missing server fails the file when
+ * DATASYNC_REQUIRE_SERVERS=1 and marks it skipped otherwise (never a silent pass).
+ */
+export function describeWithServers(servers: readonly Server[], name: string, body: () => void): void {
+  const missing = servers.filter((s) => !availability.get(s));
+  if (missing.length === 0) {
+    describe(name, body);
+    return;
+  }
+  const list = missing.map((s) => `${s} at ${ADDRESSES[s].host}:${ADDRESSES[s].port}`).join(', ');
+  if (REQUIRE) throw new Error(`DATASYNC_REQUIRE_SERVERS=1 but ${list} did not answer; start it (see README, "Running the tests").`);
+  describe.skip(`${name} (skipped: ${list} not answering)`, body);
+}
+
+/** A fresh lower-case name for a test's own schema, topic or group. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}_${randomBytes(5).toString('hex')}`;
+}
