@@ -8,9 +8,11 @@ import type { CloudEvent } from '../core/envelope.js';
  * then. Events of one call are appended in the order given. If it rejects, some of
  * the events may still have been stored: delivery is at-least-once, and consumers
  * absorb the duplicates. `close()` is idempotent and waits for publishes in flight.
+ * `opts.metadata` travels beside every event of the call (Dapr's `metadata` map) and
+ * reaches subscribers as {@link Delivery.metadata}.
  */
 export interface Publisher {
-  publish(topic: string, events: readonly CloudEvent[], opts?: { signal?: AbortSignal }): Promise<void>;
+  publish(topic: string, events: readonly CloudEvent[], opts?: { signal?: AbortSignal; metadata?: Readonly<Record<string, string>> }): Promise<void>;
   close(): Promise<void>;
 }
 

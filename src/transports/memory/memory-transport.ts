@@ -1,0 +1,310 @@
+import type { CloudEvent } from '../../core/envelope.js';
+import { ArgumentError, ConfigurationError, SyncError } from '../../core/errors.js';
+import type { Delivery, Publisher, SubscribeOptions, Subscriber, Transport, TransportCapabilities } from '../transport.js';
+
+/** Configuration of {@link createMemoryTransport}. */
+export interface MemoryTransportConfig {
+  /** Reported as `Transport.name`; default `'memory'`. Tells two in-process brokers apart in a test. */
+  readonly name?: string;
+}
+
+/** The defaults {@link createMemoryTransport} fills in. */
+export const DEFAULT_MEMORY_TRANSPORT_CONFIG = { name: 'memory' } as const satisfies Required<MemoryTransportConfig>;
+
+/**
+ * What the memory transport promises: consumer groups and redelivery on nack, but
+ * nothing survives the process, and a group whose members share the work gives no
+ * order per key (a single member sees publish order on first delivery).
+ */
+export const MEMORY_TRANSPORT_CAPABILITIES: TransportCapabilities = Object.freeze({
+  consumerGroups: true,
+  orderedPerKey: false,
+  persistent: false,
+  redeliversOnNack: true,
+});
+
+/** One published message as the memory broker keeps it. */
+export interface MemoryEntry {
+  /** Stream-style id, increasing per transport: `1-0`, `2-0`, … */
+  readonly id: string;
+  /** The CloudEvent JSON text. */
+  readonly body: string;
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
+/**
+ * An in-process {@link Transport} for unit tests. Each topic is an append-only log;
+ * each consumer group reads it from the start (so a group that joins late still sees
+ * earlier events), and the members of one group share the work. A delivery neither
+ * acked nor nacked stays with its member until that member's subscription ends, then
+ * goes to another member with `attempt + 1`, as a Redis consumer that died would.
+ */
+export interface MemoryTransport extends Transport {
+  /** Every entry published to `topic`, in publish order (test inspection). */
+  published(topic: string): readonly MemoryEntry[];
+  /** How many entries of `topic` the group has not acknowledged yet (0 when all are settled). */
+  unacked(topic: string, group: string): number;
+}
+
+/** Creates an empty in-process broker; see {@link MemoryTransport}. */
+export function createMemoryTransport(config: MemoryTransportConfig = {}): MemoryTransport {
+  const name = config.name ?? DEFAULT_MEMORY_TRANSPORT_CONFIG.name;
+  if (typeof name !== 'string' || name === '') throw new ConfigurationError('name', name, 'a non-empty string');
+  return new MemoryBroker(name);
+}
+
+type PendingState = 'held' | 'delayed' | 'ready';
+
+interface PendingEntry {
+  readonly entry: MemoryEntry;
+  /** Times delivered so far: the attempt number of the latest delivery. */
+  deliveries: number;
+  state: PendingState;
+  holder: MemorySubscription | undefined;
+}
+
+class MemoryGroup {
+  /** Index into the topic log of the next entry this group has never seen. */
+  nextIndex = 0;
+  readonly pending = new Map<string, PendingEntry>();
+  /** Entries given back (nack, ended subscription), for any member. */
+  readonly ready: PendingEntry[] = [];
+  readonly members = new Set<MemorySubscription>();
+
+  /** Puts an entry back for any member. */
+  release(pending: PendingEntry): void {
+    pending.state = 'ready';
+    pending.holder = undefined;
+    this.ready.push(pending);
+    this.wakeMembers();
+  }
+
+  wakeMembers(): void {
+    for (const member of this.members) member.wake();
+  }
+}
+
+class MemoryTopic {
+  readonly entries: MemoryEntry[] = [];
+  readonly groups = new Map<string, MemoryGroup>();
+
+  group(name: string): MemoryGroup {
+    let group = this.groups.get(name);
+    if (!group) {
+      group = new MemoryGroup();
+      this.groups.set(name, group);
+    }
+    return group;
+  }
+}
+
+function transportClosed(what: string): SyncError {
+  return new SyncError('TRANSPORT_CLOSED', `the memory transport's ${what} is closed`);
+}
+
+class MemoryBroker implements MemoryTransport {
+  readonly capabilities = MEMORY_TRANSPORT_CAPABILITIES;
+  readonly publisher: Publisher;
+  readonly subscriber: Subscriber;
+  readonly #topics = new Map<string, MemoryTopic>();
+  readonly #subscriptions = new Set<MemorySubscription>();
+  readonly #timers = new Set<NodeJS.Timeout>();
+  #sequence = 0;
+  #publisherClosed = false;
+  #subscriberClosed = false;
+
+  constructor(readonly name: string) {
+    this.publisher = {
+      publish: (topic, events, opts) => this.#publish(topic, events, opts),
+      close: () => {
+        this.#publisherClosed = true;
+        return Promise.resolve();
+      },
+    };
+    this.subscriber = {
+      subscribe: (topic, opts) => this.#subscribe(topic, opts),
+      close: () => {
+        this.#closeSubscriber();
+        return Promise.resolve();
+      },
+    };
+  }
+
+  published(topic: string): readonly MemoryEntry[] {
+    return [...(this.#topics.get(topic)?.entries ?? [])];
+  }
+
+  unacked(topic: string, group: string): number {
+    const log = this.#topics.get(topic);
+    if (!log) return 0;
+    const state = log.groups.get(group);
+    return state ? log.entries.length - state.nextIndex + state.pending.size : log.entries.length;
+  }
+
+  close(): Promise<void> {
+    this.#publisherClosed = true;
+    this.#closeSubscriber();
+    return Promise.resolve();
+  }
+
+  get subscriberClosed(): boolean {
+    return this.#subscriberClosed;
+  }
+
+  /** Runs `fn` after `delayMs` unless the subscriber side closes first. */
+  schedule(delayMs: number, fn: () => void): void {
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer);
+      fn();
+    }, delayMs);
+    this.#timers.add(timer);
+  }
+
+  forget(subscription: MemorySubscription): void {
+    this.#subscriptions.delete(subscription);
+  }
+
+  #topic(name: string): MemoryTopic {
+    let log = this.#topics.get(name);
+    if (!log) {
+      log = new MemoryTopic();
+      this.#topics.set(name, log);
+    }
+    return log;
+  }
+
+  #publish(topic: string, events: readonly CloudEvent[], opts?: { signal?: AbortSignal; metadata?: Readonly<Record<string, string>> }): Promise<void> {
+    if (this.#publisherClosed) return Promise.reject(transportClosed('publisher'));
+    if (opts?.signal?.aborted) return Promise.reject(opts.signal.reason as Error);
+    const metadata = Object.freeze({ ...opts?.metadata });
+    const log = this.#topic(topic);
+    for (const event of events) log.entries.push({ id: `${++this.#sequence}-0`, body: JSON.stringify(event), metadata });
+    for (const group of log.groups.values()) group.wakeMembers();
+    return Promise.resolve();
+  }
+
+  #subscribe(topic: string, opts: SubscribeOptions): AsyncIterable<Delivery> {
+    if (this.#subscriberClosed) throw transportClosed('subscriber');
+    for (const field of ['group', 'consumer'] as const) {
+      if (typeof opts[field] !== 'string' || opts[field] === '') throw new ArgumentError(field, opts[field], 'a non-empty string');
+    }
+    const subscription = new MemorySubscription(this, topic, this.#topic(topic), opts);
+    if (!opts.signal.aborted) this.#subscriptions.add(subscription);
+    return subscription;
+  }
+
+  #closeSubscriber(): void {
+    if (this.#subscriberClosed) return;
+    this.#subscriberClosed = true;
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#timers.clear();
+    for (const subscription of [...this.#subscriptions]) subscription.end();
+  }
+}
+
+class MemorySubscription implements AsyncIterableIterator<Delivery> {
+  readonly #group: MemoryGroup;
+  readonly #waiters: (() => void)[] = [];
+  readonly #onAbort = (): void => this.end();
+  #ended = false;
+
+  constructor(
+    readonly broker: MemoryBroker,
+    readonly topic: string,
+    readonly log: MemoryTopic,
+    readonly opts: SubscribeOptions,
+  ) {
+    this.#group = log.group(opts.group);
+    this.#group.members.add(this);
+    if (opts.signal.aborted) this.end();
+    else opts.signal.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<Delivery>> {
+    while (!this.#ended) {
+      const delivery = this.#take();
+      if (delivery) return { done: false, value: delivery };
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
+    return { done: true, value: undefined };
+  }
+
+  return(): Promise<IteratorResult<Delivery>> {
+    this.end();
+    return Promise.resolve({ done: true, value: undefined });
+  }
+
+  wake(): void {
+    for (const resolve of this.#waiters.splice(0)) resolve();
+  }
+
+  /** Stops the iteration and gives every delivery this member still holds back to its group. */
+  end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.opts.signal.removeEventListener('abort', this.#onAbort);
+    this.#group.members.delete(this);
+    this.broker.forget(this);
+    if (!this.broker.subscriberClosed) {
+      for (const pending of this.#group.pending.values()) {
+        if (pending.holder === this && pending.state === 'held') this.#group.release(pending);
+      }
+    }
+    this.wake();
+  }
+
+  #take(): Delivery | undefined {
+    const group = this.#group;
+    let pending: PendingEntry | undefined;
+    while (!pending && group.ready.length > 0) {
+      const candidate = group.ready.shift()!;
+      // skip entries acked while they waited
+      if (candidate.state === 'ready' && group.pending.get(candidate.entry.id) === candidate) pending = candidate;
+    }
+    if (!pending && group.nextIndex < this.log.entries.length) {
+      const entry = this.log.entries[group.nextIndex++]!;
+      pending = { entry, deliveries: 0, state: 'ready', holder: undefined };
+      group.pending.set(entry.id, pending);
+    }
+    if (!pending) return undefined;
+    pending.deliveries += 1;
+    pending.state = 'held';
+    pending.holder = this;
+    return this.#delivery(pending, pending.deliveries);
+  }
+
+  #delivery(pending: PendingEntry, attempt: number): Delivery {
+    const { entry } = pending;
+    const group = this.#group;
+    return {
+      id: entry.id,
+      topic: this.topic,
+      attempt,
+      body: entry.body,
+      metadata: entry.metadata,
+      ack: () => {
+        // Like XACK: settles the entry whoever holds it now; ignored after close.
+        if (!this.broker.subscriberClosed && group.pending.get(entry.id) === pending) group.pending.delete(entry.id);
+        return Promise.resolve();
+      },
+      nack: (opts) => {
+        const delayMs = opts?.delayMs ?? 0;
+        if (!Number.isFinite(delayMs) || delayMs < 0) return Promise.reject(new ArgumentError('delayMs', delayMs, 'a finite number ≥ 0'));
+        const current = group.pending.get(entry.id) === pending && pending.state === 'held' && pending.deliveries === attempt;
+        if (this.broker.subscriberClosed || !current) return Promise.resolve();
+        if (delayMs === 0) {
+          group.release(pending);
+        } else {
+          pending.state = 'delayed';
+          pending.holder = undefined;
+          this.broker.schedule(delayMs, () => group.release(pending));
+        }
+        return Promise.resolve();
+      },
+    };
+  }
+}

@@ -1,0 +1,216 @@
+import { Redis } from 'ioredis';
+import type { CloudEvent } from '../../core/envelope.js';
+import { ArgumentError, ServerUnreachableError, SyncError } from '../../core/errors.js';
+import type { Delivery, Publisher, SubscribeOptions, Subscriber, Transport, TransportCapabilities } from '../transport.js';
+import { redisAddressOf, validate, withDefaults, type RedisStreamsConfig, type ResolvedRedisStreamsConfig } from './config.js';
+import { StreamSubscription, type SubscriptionHost } from './stream-subscription.js';
+
+/**
+ * What Redis Streams promises: consumer groups, persistence as configured on the Redis
+ * server (AOF/RDB), redelivery on nack. Members of a group share the work, so there is
+ * no order per key across members; a single member gets publish order on first delivery.
+ */
+export const REDIS_STREAMS_CAPABILITIES: TransportCapabilities = Object.freeze({
+  consumerGroups: true,
+  orderedPerKey: false,
+  persistent: true,
+  redeliversOnNack: true,
+});
+
+/**
+ * A {@link Transport} over Redis Streams, wire-compatible with Dapr's `pubsub.redis`
+ * component (docs/transports.md): one stream per topic, entries `data` (CloudEvent JSON)
+ * and `metadata` (JSON map), one consumer group per consuming service.
+ */
+export interface RedisStreamsTransport extends Transport {
+  /** The configuration in force, defaults filled in. */
+  readonly config: ResolvedRedisStreamsConfig;
+}
+
+/**
+ * Connects to Redis and checks it answers (PING). Rejects with
+ * {@link ServerUnreachableError} naming `host:port` when it does not within
+ * `connectTimeoutMs`, and with `ConfigurationError` for a config value that cannot work.
+ * After this check, lost connections are re-established with backoff.
+ */
+export async function createRedisStreamsTransport(config?: RedisStreamsConfig): Promise<RedisStreamsTransport> {
+  const resolved = validate(withDefaults(config));
+  const client = await connect(resolved);
+  const publisher = new RedisStreamsPublisher(client, resolved);
+  const subscriber = new RedisStreamsSubscriber(client, resolved);
+  let closing: Promise<void> | undefined;
+  return {
+    name: 'redis-streams',
+    capabilities: REDIS_STREAMS_CAPABILITIES,
+    config: resolved,
+    publisher,
+    subscriber,
+    close: () => (closing ??= Promise.all([subscriber.close(), publisher.close()]).then(() => undefined)),
+  };
+}
+
+const ignore = (): void => undefined;
+
+async function connect(config: ResolvedRedisStreamsConfig): Promise<Redis> {
+  const address = redisAddressOf(config.url)!;
+  let checked = false;
+  const client = new Redis(config.url, {
+    lazyConnect: true,
+    connectTimeout: config.connectTimeoutMs,
+    // Concurrent commands (publishes of many topics, acks) share one write and one round trip.
+    enableAutoPipelining: true,
+    // No reconnect loop during the start-up check; afterwards, back off up to 2 s.
+    retryStrategy: (times) => (checked ? Math.min(times * 100, 2_000) : null),
+  });
+  // Connection errors also reject the commands concerned; the event must not go unhandled.
+  client.on('error', ignore);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${config.connectTimeoutMs} ms`)), config.connectTimeoutMs);
+    });
+    await Promise.race([client.connect().then(() => client.ping()), timeout]);
+  } catch (cause) {
+    client.disconnect();
+    throw new ServerUnreachableError('Redis', address, { cause });
+  } finally {
+    clearTimeout(timer);
+  }
+  checked = true;
+  return client;
+}
+
+function closedError(side: string): SyncError {
+  return new SyncError('TRANSPORT_CLOSED', `the redis-streams ${side} is closed`);
+}
+
+/** Closes a connection gracefully (replies to earlier commands still arrive), or at once when it is down. */
+async function closeConnection(connection: Redis): Promise<void> {
+  if (connection.status === 'ready') await connection.quit().catch(ignore);
+  connection.disconnect();
+}
+
+/** Tracks promises in flight so close() can wait for them. */
+class InFlight {
+  readonly #promises = new Set<Promise<unknown>>();
+
+  track<T>(promise: Promise<T>): Promise<T> {
+    this.#promises.add(promise);
+    const forget = (): void => void this.#promises.delete(promise);
+    promise.then(forget, forget);
+    return promise;
+  }
+
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.#promises]);
+  }
+}
+
+/** `XADD <topic> [MAXLEN ~ N] * data <CloudEvent JSON> [metadata <JSON map>]`, auto-pipelined. */
+class RedisStreamsPublisher implements Publisher {
+  readonly #client: Redis;
+  readonly #config: ResolvedRedisStreamsConfig;
+  readonly #trim: readonly (string | number)[];
+  readonly #inFlight = new InFlight();
+  #closing: Promise<void> | undefined;
+
+  constructor(client: Redis, config: ResolvedRedisStreamsConfig) {
+    this.#client = client;
+    this.#config = config;
+    this.#trim = config.maxLenApprox === undefined ? [] : ['MAXLEN', '~', config.maxLenApprox];
+  }
+
+  publish(topic: string, events: readonly CloudEvent[], opts?: { signal?: AbortSignal; metadata?: Readonly<Record<string, string>> }): Promise<void> {
+    if (this.#closing) return Promise.reject(closedError('publisher'));
+    if (opts?.signal?.aborted) return Promise.reject(opts.signal.reason as Error);
+    if (events.length === 0) return Promise.resolve();
+    const metadata = opts?.metadata === undefined ? [] : ['metadata', JSON.stringify(opts.metadata)];
+    // Issued in one tick: auto-pipelining sends them in one write, in this order.
+    const replies = events.map((event) => this.#client.call('XADD', [topic, ...this.#trim, '*', 'data', this.#body(topic, event), ...metadata]));
+    const stored = this.#inFlight.track(Promise.all(replies).then(ignore));
+    return opts?.signal ? untilAborted(stored, opts.signal) : stored;
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#inFlight.settled().then(() => closeConnection(this.#client));
+    return this.#closing;
+  }
+
+  /** The CloudEvent JSON; `topic` and `pubsubname`, which Dapr subscribers read, are filled in when missing. */
+  #body(topic: string, event: CloudEvent): string {
+    if (event.topic !== undefined && event.pubsubname !== undefined) return JSON.stringify(event);
+    return JSON.stringify({ ...event, topic: event.topic ?? topic, pubsubname: event.pubsubname ?? this.#config.pubsubName });
+  }
+}
+
+/** Rejects with the abort reason when `signal` fires first; the publish may still complete. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  let onAbort = ignore;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => reject(signal.reason as Error);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return Promise.race([promise, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
+}
+
+/**
+ * Subscriptions share one auto-pipelined connection for XACK, XCLAIM and XAUTOCLAIM;
+ * each opens its own connection for the blocking XREADGROUP.
+ */
+class RedisStreamsSubscriber implements Subscriber, SubscriptionHost {
+  readonly config: ResolvedRedisStreamsConfig;
+  readonly #base: Redis;
+  readonly #subscriptions = new Set<StreamSubscription>();
+  readonly #inFlight = new InFlight();
+  #commands: Redis | undefined;
+  #closing: Promise<void> | undefined;
+
+  constructor(base: Redis, config: ResolvedRedisStreamsConfig) {
+    this.#base = base;
+    this.config = config;
+  }
+
+  get commands(): Redis {
+    if (!this.#commands) {
+      this.#commands = this.#base.duplicate();
+      this.#commands.on('error', ignore);
+    }
+    return this.#commands;
+  }
+
+  get closed(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  track<T>(promise: Promise<T>): Promise<T> {
+    return this.#inFlight.track(promise);
+  }
+
+  forget(subscription: StreamSubscription): void {
+    this.#subscriptions.delete(subscription);
+  }
+
+  subscribe(topic: string, opts: SubscribeOptions): AsyncIterable<Delivery> {
+    if (this.#closing) throw closedError('subscriber');
+    for (const field of ['group', 'consumer'] as const) {
+      if (typeof opts[field] !== 'string' || opts[field] === '') throw new ArgumentError(field, opts[field], 'a non-empty string');
+    }
+    if (opts.batchSize !== undefined && !(Number.isSafeInteger(opts.batchSize) && opts.batchSize > 0)) {
+      throw new ArgumentError('batchSize', opts.batchSize, 'a positive integer');
+    }
+    const subscription = new StreamSubscription(this, topic, opts);
+    if (!opts.signal.aborted) this.#subscriptions.add(subscription);
+    return subscription;
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    for (const subscription of [...this.#subscriptions]) subscription.end();
+    await this.#inFlight.settled();
+    if (this.#commands) await closeConnection(this.#commands);
+  }
+}

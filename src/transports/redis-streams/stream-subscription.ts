@@ -1,0 +1,298 @@
+import type { Redis } from 'ioredis';
+import { ArgumentError } from '../../core/errors.js';
+import type { Delivery, SubscribeOptions } from '../transport.js';
+import type { ResolvedRedisStreamsConfig } from './config.js';
+import { entriesOf, entriesOfRead, fieldOf, isNoGroupError, metadataOf, type StreamEntry } from './stream-entries.js';
+
+/** What a subscription shares with its subscriber. */
+export interface SubscriptionHost {
+  readonly config: ResolvedRedisStreamsConfig;
+  /** The subscriber's non-blocking, auto-pipelined connection. */
+  readonly commands: Redis;
+  /** True once the subscriber closed: acks are ignored from then on. */
+  readonly closed: boolean;
+  /** Keeps a command's promise until it settles, so close() can wait for it. */
+  track<T>(promise: Promise<T>): Promise<T>;
+  forget(subscription: StreamSubscription): void;
+}
+
+interface NackedEntry {
+  readonly id: string;
+  readonly attempt: number;
+  readonly dueAt: number;
+}
+
+const MAX_BACKOFF_MS = 2_000;
+const ignore = (): void => undefined;
+
+/**
+ * One member reading one topic stream for its group. Pull-driven: each `next()` yields
+ * from the buffer, or else does one step: create the group, re-read this consumer's own
+ * pending entries, redeliver nacked entries that fell due, claim idle entries of dead
+ * members (every redeliverInterval), or wait on a blocking XREADGROUP. Redis errors are
+ * retried with backoff until the subscription ends.
+ */
+export class StreamSubscription implements AsyncIterableIterator<Delivery> {
+  readonly #host: SubscriptionHost;
+  readonly #topic: string;
+  readonly #group: string;
+  readonly #consumer: string;
+  readonly #signal: AbortSignal;
+  readonly #batchSize: number;
+  readonly #buffer: Delivery[] = [];
+  /** Entries buffered, yielded and not settled, or waiting out a nack delay: kept alive. */
+  readonly #held = new Set<string>();
+  readonly #nacked: NackedEntry[] = [];
+  readonly #nackTimers = new Set<NodeJS.Timeout>();
+  readonly #keepAlive: NodeJS.Timeout;
+  readonly #onAbort = (): void => this.end();
+  #blocking: Redis | undefined;
+  #grouped = false;
+  /** Where the re-read of this consumer's own pending entries continues; undefined once done. */
+  #historyFrom: string | undefined = '0';
+  #claimCursor = '0-0';
+  #nextClaimAt = 0;
+  #reading = false;
+  #readFailure: Error | undefined;
+  #failures = 0;
+  #wake: (() => void) | undefined;
+  #ended = false;
+  #pulls: Promise<unknown> = Promise.resolve();
+
+  constructor(host: SubscriptionHost, topic: string, opts: SubscribeOptions) {
+    this.#host = host;
+    this.#topic = topic;
+    this.#group = opts.group;
+    this.#consumer = opts.consumer;
+    this.#signal = opts.signal;
+    this.#batchSize = opts.batchSize ?? host.config.batchSize;
+    this.#keepAlive = setInterval(() => this.#keepHeldAlive(), host.config.keepAliveIntervalMs);
+    if (opts.signal.aborted) this.end();
+    else opts.signal.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<Delivery>> {
+    const result = this.#pulls.then(() => this.#pull());
+    this.#pulls = result.catch(ignore);
+    return result;
+  }
+
+  return(): Promise<IteratorResult<Delivery>> {
+    this.end();
+    return Promise.resolve({ done: true, value: undefined });
+  }
+
+  /** Stops the iteration at once; entries not acked stay pending in Redis for redelivery. */
+  end(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#signal.removeEventListener('abort', this.#onAbort);
+    clearInterval(this.#keepAlive);
+    for (const timer of this.#nackTimers) clearTimeout(timer);
+    this.#nackTimers.clear();
+    this.#buffer.length = 0;
+    this.#held.clear();
+    // Interrupts a blocking XREADGROUP instead of waiting it out.
+    this.#blocking?.disconnect();
+    this.#wake?.();
+    this.#host.forget(this);
+  }
+
+  async #pull(): Promise<IteratorResult<Delivery>> {
+    while (!this.#ended) {
+      const delivery = this.#buffer.shift();
+      if (delivery) return { done: false, value: delivery };
+      try {
+        await this.#step();
+      } catch (error) {
+        if (this.#ended) break;
+        if (isNoGroupError(error)) this.#grouped = false;
+        this.#failures += 1;
+        await this.#sleep(Math.min(100 * 2 ** (this.#failures - 1), MAX_BACKOFF_MS));
+      }
+    }
+    return { done: true, value: undefined };
+  }
+
+  async #step(): Promise<void> {
+    const now = Date.now();
+    if (!this.#grouped) await this.#createGroup();
+    else if (this.#historyFrom !== undefined) await this.#readHistory(this.#historyFrom);
+    else if (this.#nacked.length > 0 && this.#nacked[0]!.dueAt <= now) await this.#redeliverNacked(now);
+    else if (now >= this.#nextClaimAt) await this.#claimIdle();
+    else await this.#readNew(now);
+  }
+
+  async #createGroup(): Promise<void> {
+    try {
+      // From 0, as Dapr does: a group created after events were published still gets them.
+      await this.#host.commands.call('XGROUP', ['CREATE', this.#topic, this.#group, '0', 'MKSTREAM']);
+    } catch (error) {
+      if (!(error instanceof Error && error.message.startsWith('BUSYGROUP'))) throw error;
+    }
+    this.#grouped = true;
+    this.#failures = 0;
+  }
+
+  /** Entries this consumer name took before a restart and never acked. */
+  async #readHistory(from: string): Promise<void> {
+    const reply = await this.#host.commands.call('XREADGROUP', ['GROUP', this.#group, this.#consumer, 'COUNT', this.#batchSize, 'STREAMS', this.#topic, from]);
+    const entries = entriesOfRead(reply);
+    this.#historyFrom = entries.length === 0 ? undefined : entries[entries.length - 1]!.id;
+    await this.#enqueueRedelivered(entries);
+    this.#failures = 0;
+  }
+
+  async #redeliverNacked(now: number): Promise<void> {
+    const due: NackedEntry[] = [];
+    while (due.length < this.#batchSize && this.#nacked.length > 0 && this.#nacked[0]!.dueAt <= now) due.push(this.#nacked.shift()!);
+    let reply: unknown;
+    try {
+      // XCLAIM without JUSTID counts the delivery in Redis too, and returns nothing for a deleted entry.
+      reply = await this.#host.commands.call('XCLAIM', [this.#topic, this.#group, this.#consumer, 0, ...due.map((e) => e.id)]);
+    } catch (error) {
+      this.#nacked.unshift(...due);
+      throw error;
+    }
+    for (const entry of due) this.#held.delete(entry.id);
+    const attempts = new Map(due.map((e) => [e.id, e.attempt]));
+    this.#enqueue(entriesOf(reply), (id) => attempts.get(id) ?? 2);
+    this.#failures = 0;
+  }
+
+  /** Takes over entries idle past processingTimeout: their member died or hangs without keep-alive. */
+  async #claimIdle(): Promise<void> {
+    const { commands, config } = this.#host;
+    this.#nextClaimAt = Date.now() + config.redeliverIntervalMs;
+    const reply = (await commands.call('XAUTOCLAIM', [this.#topic, this.#group, this.#consumer, config.processingTimeoutMs, this.#claimCursor, 'COUNT', this.#batchSize])) as unknown[];
+    const [cursor, claimed, deleted] = reply as [string, unknown, string[] | undefined];
+    this.#claimCursor = cursor;
+    if (cursor !== '0-0') this.#nextClaimAt = 0; // more to scan: continue on the next pull
+    if (deleted && deleted.length > 0) this.#ackQuietly(deleted);
+    await this.#enqueueRedelivered(entriesOf(claimed));
+    this.#failures = 0;
+  }
+
+  async #readNew(now: number): Promise<void> {
+    if (this.#readFailure !== undefined) {
+      const failure = this.#readFailure;
+      this.#readFailure = undefined;
+      throw failure;
+    }
+    if (!this.#reading) this.#startRead(now);
+    // Woken by the read's reply, a nack falling due, or end(); the timeout is only a safety net.
+    await this.#sleep(this.#host.config.blockMs * 2);
+  }
+
+  #startRead(now: number): void {
+    const { config } = this.#host;
+    let blockMs = Math.min(config.blockMs, this.#nextClaimAt - now);
+    if (this.#nacked.length > 0) blockMs = Math.min(blockMs, this.#nacked[0]!.dueAt - now);
+    this.#blocking ??= this.#openBlockingConnection();
+    this.#reading = true;
+    this.#blocking
+      .call('XREADGROUP', ['GROUP', this.#group, this.#consumer, 'COUNT', this.#batchSize, 'BLOCK', Math.max(1, blockMs), 'STREAMS', this.#topic, '>'])
+      .then(
+        (reply) => {
+          this.#reading = false;
+          this.#failures = 0;
+          this.#enqueue(entriesOfRead(reply), () => 1);
+          this.#wake?.();
+        },
+        (error: unknown) => {
+          this.#reading = false;
+          this.#readFailure = error instanceof Error ? error : new Error(String(error));
+          this.#wake?.();
+        },
+      );
+  }
+
+  #openBlockingConnection(): Redis {
+    const connection = this.#host.commands.duplicate({ enableAutoPipelining: false });
+    connection.on('error', ignore);
+    return connection;
+  }
+
+  /** Enqueues entries that were delivered before, with their delivery count (from XPENDING) as attempt. */
+  async #enqueueRedelivered(entries: StreamEntry[]): Promise<void> {
+    const live = entries.filter((e) => e.fields !== null && !this.#held.has(e.id));
+    const counts = await Promise.all(
+      live.map((e) => this.#host.commands.call('XPENDING', [this.#topic, this.#group, e.id, e.id, 1]) as Promise<[string, string, number, number][]>),
+    );
+    const attempts = new Map(live.map((e, i) => [e.id, Math.max(2, counts[i]?.[0]?.[3] ?? 2)]));
+    this.#enqueue(entries, (id) => attempts.get(id) ?? 2);
+  }
+
+  #enqueue(entries: StreamEntry[], attemptOf: (id: string) => number): void {
+    if (this.#ended) return;
+    const deleted: string[] = [];
+    for (const { id, fields } of entries) {
+      if (fields === null) deleted.push(id);
+      else if (!this.#held.has(id)) {
+        this.#held.add(id);
+        this.#buffer.push(this.#delivery(id, attemptOf(id), fieldOf(fields, 'data'), metadataOf(fieldOf(fields, 'metadata'))));
+      }
+    }
+    // A trimmed entry can never be delivered: take it out of the pending list.
+    if (deleted.length > 0) this.#ackQuietly(deleted);
+  }
+
+  #delivery(id: string, attempt: number, body: string | undefined, metadata: Readonly<Record<string, string>>): Delivery {
+    let settled = false;
+    return {
+      id,
+      topic: this.#topic,
+      attempt,
+      body,
+      metadata,
+      ack: async () => {
+        if (settled) return;
+        settled = true;
+        this.#held.delete(id);
+        if (this.#host.closed) return;
+        await this.#host.track(this.#host.commands.call('XACK', [this.#topic, this.#group, id]));
+      },
+      nack: (opts) => {
+        const delayMs = opts?.delayMs ?? 0;
+        if (!Number.isFinite(delayMs) || delayMs < 0) return Promise.reject(new ArgumentError('delayMs', delayMs, 'a finite number ≥ 0'));
+        if (settled || this.#ended) return Promise.resolve();
+        settled = true;
+        const entry = { id, attempt: attempt + 1, dueAt: Date.now() + delayMs };
+        const at = this.#nacked.findIndex((e) => e.dueAt > entry.dueAt);
+        this.#nacked.splice(at === -1 ? this.#nacked.length : at, 0, entry);
+        const timer = setTimeout(() => {
+          this.#nackTimers.delete(timer);
+          this.#wake?.();
+        }, delayMs);
+        this.#nackTimers.add(timer);
+        return Promise.resolve();
+      },
+    };
+  }
+
+  #keepHeldAlive(): void {
+    if (this.#held.size === 0 || this.#host.closed) return;
+    // Resets idle time without counting a delivery, so no other member's XAUTOCLAIM takes them.
+    this.#host.track(this.#host.commands.call('XCLAIM', [this.#topic, this.#group, this.#consumer, 0, ...this.#held, 'JUSTID'])).catch(ignore);
+  }
+
+  #ackQuietly(ids: string[]): void {
+    this.#host.track(this.#host.commands.call('XACK', [this.#topic, this.#group, ...ids])).catch(ignore);
+  }
+
+  #sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        if (this.#wake === done) this.#wake = undefined;
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.#wake = done;
+    });
+  }
+}
