@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   TOPIC_DUPLICATE: 'The topic is declared twice in one registry.',
   SERVER_UNREACHABLE: 'A server (PostgreSQL, Redis) did not answer at its address.',
   RELAY_FENCED: 'This relay lost leadership (its fencing token is stale); it stops publishing.',
+  RELAY_CLOSED: 'The relay was used (whenIdle) after close().',
   DEAD_LETTER_NOT_FOUND: 'No dead letter has the given id.',
   TRANSPORT_CLOSED: 'The transport was used after close().',
   HANDLER_FAILED: 'A handler threw an error that is not a SyncError; it is retried.',
@@ -153,8 +154,8 @@ export function errorClassOf(error: unknown): string {
 function describeValue(value: unknown): string {
   if (value === undefined) return '(missing)';
   try {
-    return JSON.stringify(value) ?? String(value);
+    return JSON.stringify(value) ?? typeof value;
   } catch {
-    return String(value);
+    return Object.prototype.toString.call(value);
   }
 }
