@@ -1,12 +1,18 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+
+const src = fileURLToPath(new URL('./src/', import.meta.url));
 
 // Two tiers by file name (DESIGN.md section 5): *.test.ts needs no server,
 // *.int.test.ts talks to real PostgreSQL and Redis. Integration files run one
 // at a time because several kill child processes and measure redelivery.
 export default defineConfig({
+  // `datasync/<part>` in examples and docs resolves to the sources, as it does to dist/ for users.
+  resolve: { alias: [{ find: /^datasync\/(.*)$/, replacement: `${src}$1/index.ts` }] },
   test: {
     projects: [
       {
+        extends: true,
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
@@ -14,6 +20,7 @@ export default defineConfig({
         },
       },
       {
+        extends: true,
         test: {
           name: 'integration',
           include: ['test/**/*.int.test.ts'],

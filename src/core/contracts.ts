@@ -43,9 +43,16 @@ export interface Topic<T = unknown> extends Required<Omit<TopicDefinition<T>, 'p
   readonly description?: string;
   /** `<name>.v<version>`, the envelope `type`. */
   readonly type: string;
-  /** Throws {@link SchemaValidationError} naming every field that does not match. */
-  validate(data: unknown): asserts data is T;
+  /** Returns `data` typed as `T`, or throws {@link SchemaValidationError} naming every field that does not match. */
+  validate(data: unknown): T;
 }
+
+/**
+ * A topic of any data type, for collections of topics. `Topic<T>` both produces and
+ * consumes `T`, so no narrower common type exists.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyTopic = Topic<any>;
 
 const TOPIC_NAME = /^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*){2,}$/;
 
@@ -73,8 +80,9 @@ export function defineTopic<T>(definition: TopicDefinition<T>): Topic<T> {
     ...definition,
     publishers: definition.publishers ?? [definition.owner],
     type: eventType(name, definition.version),
-    validate(data: unknown): asserts data is T {
+    validate(data: unknown): T {
       if (!validator(data)) throw new SchemaValidationError(name, toViolations(validator.errors ?? []));
+      return data as T;
     },
   });
 }
@@ -90,14 +98,14 @@ function toViolations(errors: readonly ErrorObject[]): { path: string; message: 
 export class ContractRegistry {
   readonly #topics = new Map<string, Topic>();
 
-  constructor(topics: Iterable<Topic<never>> = []) {
+  constructor(topics: Iterable<AnyTopic> = []) {
     for (const topic of topics) this.add(topic);
   }
 
   /** Adds a topic; a second declaration of the same name is an error. */
-  add(topic: Topic<never>): this {
+  add(topic: AnyTopic): this {
     if (this.#topics.has(topic.name)) throw new SyncError('TOPIC_DUPLICATE', `topic ${topic.name} is declared twice`, { permanent: true });
-    this.#topics.set(topic.name, topic as unknown as Topic);
+    this.#topics.set(topic.name, topic as Topic);
     return this;
   }
 
@@ -119,7 +127,7 @@ export class ContractRegistry {
   }
 
   /** Throws {@link PublisherForbiddenError} unless `service` may publish `topic`. */
-  assertPublisher(topic: Topic, service: string): void {
+  assertPublisher(topic: Pick<AnyTopic, 'name' | 'publishers'>, service: string): void {
     if (!topic.publishers.includes(service)) throw new PublisherForbiddenError(topic.name, service, topic.publishers);
   }
 }

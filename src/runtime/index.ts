@@ -1,0 +1,13 @@
+export * from './service.js';
+export * from './pipeline.js';
+export * from './consumer.js';
+export * from './producer.js';
+export * from './conflict.js';
+export * from './group-commit.js';
+export * from './ordered-lanes.js';
+export { deadLetter, deadLetterReason } from './middleware/dead-letter.js';
+export { envelopeCheck } from './middleware/envelope-check.js';
+export { validateSchema } from './middleware/validate.js';
+export { idempotency } from './middleware/idempotency.js';
+export { retryFailures } from './middleware/retry.js';
+export { inConsumerTransaction } from './middleware/transaction.js';

@@ -1,0 +1,44 @@
+import type { CloudEvent } from '../core/envelope.js';
+import type { SyncError } from '../core/errors.js';
+import type { SqlExecutor } from '../postgres/sql.js';
+import type { Delivery } from '../transports/transport.js';
+import type { Subscription } from './service.js';
+
+/** How one delivery ended; the runtime acks after every one of these. */
+export type Outcome = 'applied' | 'duplicate' | 'stale' | 'dead_lettered';
+
+/** The failures of one delivery so far, kept for the dead letter's context. */
+export interface FailureLog {
+  attempts: number;
+  firstFailedAt?: number;
+  lastFailedAt?: number;
+  lastError?: unknown;
+}
+
+/** A delivery on its way through the middleware. Middleware returns a new object rather than mutating, except `failures`. */
+export interface InboundMessage {
+  readonly delivery: Delivery;
+  /** The consuming service: group name and `processed_events.consumer`. */
+  readonly consumer: string;
+  readonly subscription: Subscription;
+  /** Set when the body parsed; otherwise `parseError` says why. */
+  readonly event?: CloudEvent;
+  readonly parseError?: SyncError;
+  /** 1-based try number within this delivery, set by the retry middleware. */
+  readonly attempt: number;
+  /** The consumer's open transaction, set by the transaction middleware. */
+  readonly tx?: SqlExecutor;
+  readonly failures: FailureLog;
+  readonly signal: AbortSignal;
+}
+
+/** One step of handling: resolves with the outcome, or throws to fail the attempt. */
+export type Handler = (message: InboundMessage) => Promise<Outcome>;
+
+/** Wraps a handler with one concern (verify, validate, idempotency, retry, dead letter, …). */
+export type Middleware = (next: Handler) => Handler;
+
+/** Composes middleware so that the first one given is the outermost. */
+export function compose(middleware: readonly Middleware[], handler: Handler): Handler {
+  return middleware.reduceRight((next, wrap) => wrap(next), handler);
+}

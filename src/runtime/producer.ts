@@ -1,0 +1,45 @@
+import type { Topic } from '../core/contracts.js';
+import type { CloudEvent } from '../core/envelope.js';
+import { OutboxWriter, type PublishOptions } from '../postgres/outbox-writer.js';
+import type { SqlExecutor, SqlPool } from '../postgres/sql.js';
+import { inTransaction } from '../postgres/sql.js';
+
+/** An open transaction of an owner service that can also publish events. */
+export interface ProducerTransaction extends SqlExecutor {
+  /** Validates `data` against the topic's schema and writes the event to the outbox in this transaction. */
+  publish<T>(topic: Topic<T>, data: T, options?: PublishOptions): Promise<CloudEvent<T>>;
+}
+
+/** Configuration of {@link createProducer}. */
+export interface ProducerConfig {
+  /** The owner service's name (envelope `source`; must be among the topic's publishers). */
+  readonly service: string;
+  readonly pool: SqlPool;
+  /** Schema holding the outbox; default the service name. */
+  readonly schema?: string;
+  /** NOTIFY the relay at commit; default true. */
+  readonly notify?: boolean;
+}
+
+/** An owner's handle for changing data and publishing the change atomically. */
+export interface Producer {
+  readonly writer: OutboxWriter;
+  /** Runs `work` in one transaction; its data and its events commit or roll back together. */
+  transaction<T>(work: (tx: ProducerTransaction) => Promise<T>): Promise<T>;
+}
+
+/** Creates a producer for an owner service (transactional outbox). */
+export function createProducer(config: ProducerConfig): Producer {
+  const writer = new OutboxWriter({ service: config.service, schema: config.schema, notify: config.notify });
+  return {
+    writer,
+    transaction: (work) =>
+      inTransaction(config.pool, (tx) => {
+        const producerTx: ProducerTransaction = {
+          query: (sql, params) => tx.query(sql, params),
+          publish: (topic, data, options) => writer.publish(tx, topic, data, options),
+        };
+        return work(producerTx);
+      }),
+  };
+}
