@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   SERVER_UNREACHABLE: 'A server (PostgreSQL, Redis) did not answer at its address.',
   RELAY_FENCED: 'This relay lost leadership (its fencing token is stale); it stops publishing.',
   RELAY_CLOSED: 'The relay was used (whenIdle) after close().',
+  SCHEMA_NOT_MIGRATED: 'The schema lacks datasync tables: it was never migrated, or its name is misspelt.',
   DEAD_LETTER_NOT_FOUND: 'No dead letter has the given id.',
   TRANSPORT_CLOSED: 'The transport was used after close().',
   HANDLER_FAILED: 'A handler threw an error that is not a SyncError; it is retried.',
@@ -126,7 +127,7 @@ export class ServerUnreachableError extends SyncError {
   readonly server: string;
   readonly address: string;
   constructor(server: string, address: string, options?: { cause?: unknown }) {
-    const reason = options?.cause instanceof Error ? `: ${options.cause.message}` : '';
+    const reason = options?.cause instanceof Error ? `: ${options.cause.message.replace(/\.+$/, '')}` : '';
     super('SERVER_UNREACHABLE', `${server} did not answer at ${address}${reason}. Is it running, and is the address right?`, options);
     this.server = server;
     this.address = address;

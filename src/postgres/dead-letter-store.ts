@@ -109,6 +109,16 @@ export class DeadLetterStore {
     return letter;
   }
 
+  /**
+   * Locks one dead letter for the rest of `tx` (`FOR UPDATE`) and returns its current
+   * status, or undefined if it no longer exists, so a replay can re-check the status
+   * it selected and two concurrent replays of one letter run one after the other.
+   */
+  async lockForReplay(tx: SqlExecutor, id: string): Promise<DeadLetter['status'] | undefined> {
+    const result = await tx.query<{ status: DeadLetter['status'] }>(`SELECT status FROM ${this.#table} WHERE id = $1 FOR UPDATE`, [id]);
+    return result.rows[0]?.status;
+  }
+
   /** Marks a dead letter replayed (its event was handed to the consumer again). */
   async markReplayed(db: SqlExecutor, id: string): Promise<void> {
     await db.query(`UPDATE ${this.#table} SET status = 'replayed', replay_count = replay_count + 1, replayed_at = now() WHERE id = $1`, [id]);

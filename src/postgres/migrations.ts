@@ -1,3 +1,4 @@
+import { SyncError } from '../core/errors.js';
 import type { SqlExecutor, SqlPool } from './sql.js';
 import { inTransaction, quoteIdent } from './sql.js';
 
@@ -113,4 +114,20 @@ export async function appliedMigrations(db: SqlExecutor, schema: string): Promis
   const exists = await db.query<{ ok: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS ok`, [`${quoted}.schema_migrations`]);
   if (!exists.rows[0]?.ok) return [];
   return (await db.query<{ id: string }>(`SELECT id FROM ${quoted}.schema_migrations ORDER BY applied_at, id`)).rows.map((r) => r.id);
+}
+
+/**
+ * Throws SCHEMA_NOT_MIGRATED, naming what is missing and the command that fixes it,
+ * unless `schema` has every one of datasync's `tables`.
+ */
+export async function assertMigrated(db: SqlExecutor, schema: string, tables: readonly string[]): Promise<void> {
+  const { rows } = await db.query<{ name: string; present: boolean }>(
+    `SELECT t.name, to_regclass(format('%I.%I', $1::text, t.name)) IS NOT NULL AS present FROM unnest($2::text[]) AS t(name)`,
+    [schema, tables],
+  );
+  const missing = rows.filter((row) => !row.present).map((row) => row.name);
+  if (missing.length === 0) return;
+  const exists = await db.query<{ ok: boolean }>('SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AS ok', [schema]);
+  const what = exists.rows[0]?.ok ? `schema "${schema}" has no datasync table ${missing.join(', ')}` : `schema "${schema}" does not exist`;
+  throw new SyncError('SCHEMA_NOT_MIGRATED', `${what}. Create datasync's tables with: datasync migrate --schema ${schema}`, { permanent: true });
 }

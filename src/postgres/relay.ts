@@ -7,6 +7,7 @@ import type { Publisher } from '../transports/transport.js';
 import { purgeOutbox } from './outbox-admin.js';
 import { DEFAULT_DATABASE_URL, describeAddress } from './pool.js';
 import type { SqlPool } from './sql.js';
+import { assertMigrated } from './migrations.js';
 import { outboxChannel, quoteIdent } from './sql.js';
 
 /** Test and logging hooks of {@link OutboxRelay}. */
@@ -201,7 +202,7 @@ export class OutboxRelay {
   /**
    * Connects and makes the first leadership attempt: resolves once this instance is
    * leader or has found another leader. Rejects with ServerUnreachableError when
-   * PostgreSQL does not answer and ConfigurationError when the schema is not migrated;
+   * PostgreSQL does not answer and SCHEMA_NOT_MIGRATED when the schema lacks the outbox tables;
    * later connection losses are retried with backoff. Calling it again is a no-op.
    */
   start(): Promise<void> {
@@ -216,8 +217,7 @@ export class OutboxRelay {
     try {
       client = await this.#connect();
       try {
-        const found = await client.query<{ ok: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS ok`, [`${quoteIdent(this.schema)}.outbox_relay`]);
-        if (!found.rows[0]?.ok) throw new ConfigurationError('schema', this.schema, 'a schema migrated with migrate() (it has no outbox_relay table)');
+        await assertMigrated(client, this.schema, ['outbox', 'outbox_relay']);
       } catch (error) {
         await disconnect(client);
         throw error;

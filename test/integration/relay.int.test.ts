@@ -397,7 +397,7 @@ describeWithServers(['postgres', 'redis'], 'outbox relay', () => {
       expect(() => new OutboxRelay({ schema: 'ok', publisher, batchSize: 0 })).toThrow(expect.objectContaining({ field: 'batchSize' }) as Error);
       expect(() => new OutboxRelay({ schema: 'x'.repeat(50), publisher })).toThrow(expect.objectContaining({ field: 'schema' }) as Error);
       const missing = uniqueName('relay');
-      await expect(startRelay({ connectionString: POSTGRES_URL, schema: missing, publisher })).rejects.toMatchObject({ code: 'CONFIGURATION_INVALID', field: 'schema' });
+      await expect(startRelay({ connectionString: POSTGRES_URL, schema: missing, publisher })).rejects.toMatchObject({ code: 'SCHEMA_NOT_MIGRATED', message: expect.stringContaining(`datasync migrate --schema ${missing}`) as unknown });
     });
   });
 });

@@ -61,9 +61,13 @@ async function connect(config: ResolvedRedisStreamsConfig): Promise<Redis> {
     enableAutoPipelining: true,
     // No reconnect loop during the start-up check; afterwards, back off up to 2 s.
     retryStrategy: (times) => (checked ? Math.min(times * 100, 2_000) : null),
+    // A socket that never connected need not be waited for on disconnect.
+    disconnectTimeout: 100,
   });
   // Connection errors also reject the commands concerned; the event must not go unhandled.
-  client.on('error', ignore);
+  // Before the check passes, keep the socket's own error (ECONNREFUSED…) to report it.
+  let socketError: Error | undefined;
+  client.on('error', (error: Error) => { if (!checked) socketError = error; });
   let timer: NodeJS.Timeout | undefined;
   try {
     const timeout = new Promise<never>((_, reject) => {
@@ -72,7 +76,7 @@ async function connect(config: ResolvedRedisStreamsConfig): Promise<Redis> {
     await Promise.race([client.connect().then(() => client.ping()), timeout]);
   } catch (cause) {
     client.disconnect();
-    throw new ServerUnreachableError('Redis', address, { cause });
+    throw new ServerUnreachableError('Redis', address, { cause: socketError ?? cause });
   } finally {
     clearTimeout(timer);
   }

@@ -1,0 +1,341 @@
+import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { createEnvelope, type CloudEvent } from '../../src/core/envelope.js';
+import { PermanentError } from '../../src/core/errors.js';
+import { DeadLetterStore, type DeadLetter, type NewDeadLetter } from '../../src/postgres/dead-letter-store.js';
+import { migrate } from '../../src/postgres/migrations.js';
+import { outboxStatus } from '../../src/postgres/outbox-admin.js';
+import { OutboxWriter } from '../../src/postgres/outbox-writer.js';
+import { startRelay } from '../../src/postgres/relay.js';
+import { inTransaction } from '../../src/postgres/sql.js';
+import { startConsumer } from '../../src/runtime/consumer.js';
+import { createRedisStreamsTransport, type RedisStreamsTransport } from '../../src/transports/redis-streams/index.js';
+import { effectService, itemTopic, uniqueTopicName, type Item } from '../support/pipeline.js';
+import { POSTGRES_URL, REDIS_URL, describeWithServers, uniqueName } from '../support/servers.js';
+
+/** What one run of the command left behind. */
+interface CliRun {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs `datasync <args>` as a real child process against the test servers. */
+function datasync(args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+      env: { ...process.env, DATABASE_URL: POSTGRES_URL, DATASYNC_TRANSPORT: REDIS_URL, DATASYNC_DEBUG: '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.once('error', reject);
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** Runs a `--json` command that must succeed and returns its one JSON document. */
+async function datasyncJson<T>(args: readonly string[]): Promise<T> {
+  const result = await datasync([...args, '--json']);
+  expect(result.code, `datasync ${args.join(' ')}: ${result.stderr}`).toBe(0);
+  return JSON.parse(result.stdout) as T;
+}
+
+describeWithServers(['postgres', 'redis'], 'datasync command against PostgreSQL and Redis', () => {
+  let pool: pg.Pool;
+  let redis: Redis;
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const schemas: string[] = [];
+  const streams: string[] = [];
+
+  beforeAll(async () => {
+    pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 6 });
+    redis = new Redis(REDIS_URL);
+  });
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+  });
+  afterAll(async () => {
+    for (const schema of schemas) await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    if (streams.length) await redis.del(...streams.flatMap((s) => [s, `${s}.dlq`]));
+    await pool.end();
+    redis.disconnect();
+  });
+
+  function schemaName(prefix: string): string {
+    const name = uniqueName(prefix);
+    schemas.push(name);
+    return name;
+  }
+
+  function topicName(): string {
+    const name = uniqueTopicName();
+    streams.push(name);
+    return name;
+  }
+
+  async function transport(): Promise<RedisStreamsTransport> {
+    const t = await createRedisStreamsTransport({ url: REDIS_URL });
+    cleanups.push(() => t.close());
+    return t;
+  }
+
+  function itemEvent(topic: string, owner: string, data: Item): CloudEvent<Item> {
+    return createEnvelope({ topic, version: 1, source: owner, data, partitionKey: data.id, subject: data.id });
+  }
+
+  async function letterOf(schema: string, id: string): Promise<DeadLetter> {
+    return new DeadLetterStore(schema).get(pool, id);
+  }
+
+  async function waitFor(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!check()) {
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+      await sleep(25);
+    }
+  }
+
+  async function effectCount(schema: string): Promise<number> {
+    return (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${schema}".effects`)).rows[0]!.n;
+  }
+
+  /** Records a dead letter directly, as the consumer's dead-letter step would. */
+  async function recordLetter(schema: string, letter: Partial<NewDeadLetter> & Pick<NewDeadLetter, 'topic' | 'consumer'>): Promise<string> {
+    const failedAt = letter.lastFailedAt ?? new Date();
+    const envelope = letter.envelope === undefined ? itemEvent(letter.topic, 'owner', { id: 'k', seq: 1 }) : letter.envelope;
+    return new DeadLetterStore(schema).record(pool, {
+      eventId: envelope?.id ?? null, partitionKey: 'k', envelope, rawBody: envelope ? null : '{"id": "not json', reason: envelope ? 'permanent' : 'malformed',
+      errorClass: 'Error', errorCode: null, errorMessage: 'boom', attempts: 1, firstFailedAt: failedAt, lastFailedAt: failedAt, ...letter,
+    });
+  }
+
+  it('dlq replay: the running consumer applies the replayed event once; replaying it again changes nothing; --dry-run changes nothing', async () => {
+    const topic = topicName();
+    const owner = uniqueName('o');
+    const name = schemaName('c');
+    let failing = true;
+    const service = effectService(name, itemTopic(topic, owner, [name]), async () => {
+      if (failing) throw new PermanentError('search index is read-only');
+    });
+    const event = itemEvent(topic, owner, { id: 'p1', seq: 1 });
+    // Outcomes per settlement, in order: the same event id settles three times here.
+    const outcomes: string[] = [];
+    const t = await transport();
+    const consumer = await startConsumer(service, { pool, transport: t, hooks: { onSettled: (info) => { if (info.event?.id === event.id) outcomes.push(info.outcome); } } });
+    cleanups.push(() => consumer.close());
+    await t.publisher.publish(topic, [event]);
+    await waitFor('the event to be dead-lettered', () => outcomes.length === 1);
+    expect(outcomes).toEqual(['dead_lettered']);
+    const [letter] = await new DeadLetterStore(name).list(pool, {});
+    expect(letter).toMatchObject({ eventId: event.id, status: 'pending', reason: 'permanent' });
+    const id = letter!.id;
+    failing = false;
+    const streamLength = await redis.xlen(topic);
+
+    const dry = await datasyncJson<{ dryRun: boolean; replayed: { id: string }[] }>(['dlq', 'replay', id, '--schema', name, '--dry-run']);
+    expect(dry).toMatchObject({ dryRun: true, replayed: [{ id }], skipped: [] });
+    expect(await letterOf(name, id)).toMatchObject({ status: 'pending', replayCount: 0 });
+    expect(await redis.xlen(topic)).toBe(streamLength);
+    expect(await effectCount(name)).toBe(0);
+
+    const first = await datasync(['dlq', 'replay', id, '--schema', name]);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toContain(`replayed ${id}  ${topic}  event ${event.id}`);
+    await waitFor('the replayed event to be settled', () => outcomes.length === 2);
+    expect(outcomes).toEqual(['dead_lettered', 'applied']);
+    expect(await effectCount(name)).toBe(1);
+    expect(await letterOf(name, id)).toMatchObject({ status: 'replayed', replayCount: 1 });
+    expect(await redis.xlen(topic)).toBe(streamLength + 1);
+    const [[, fields]] = (await redis.xrevrange(topic, '+', '-', 'COUNT', 1)) as [[string, string[]]];
+    const republished = JSON.parse(fields[fields.indexOf('data') + 1]!) as Record<string, unknown>;
+    expect(republished).toMatchObject({ id: event.id, data: event.data });
+    expect(Object.keys(republished).filter((key) => key.startsWith('dlq'))).toEqual([]);
+
+    const second = await datasync(['dlq', 'replay', id, '--schema', name]);
+    expect(second.code, second.stderr).toBe(0);
+    await waitFor('the second replay to be settled', () => outcomes.length === 3);
+    expect(outcomes).toEqual(['dead_lettered', 'applied', 'duplicate']);
+    expect(await effectCount(name)).toBe(1);
+    expect(await letterOf(name, id)).toMatchObject({ status: 'replayed', replayCount: 2 });
+    expect(consumer.stats()).toMatchObject({ applied: 1, duplicate: 1, dead_lettered: 1 });
+  });
+
+  it('dlq list --json filters by topic, error text and time; dlq show prints the envelope or raw body; an unknown id is DEAD_LETTER_NOT_FOUND', async () => {
+    const schema = schemaName('d');
+    await migrate(pool, schema);
+    const [orders, stock] = [topicName(), topicName()];
+    const threeHoursAgo = new Date(Date.now() - 3 * 3_600_000);
+    const old = await recordLetter(schema, { topic: orders, consumer: 'search', errorMessage: 'timeout talking to the index', lastFailedAt: threeHoursAgo, firstFailedAt: threeHoursAgo });
+    const recent = await recordLetter(schema, { topic: orders, consumer: 'search', errorMessage: 'constraint violation' });
+    const other = await recordLetter(schema, { topic: stock, consumer: 'analytics', errorClass: 'TypeError', errorMessage: 'Timeout again' });
+    const malformed = await recordLetter(schema, { topic: stock, consumer: 'analytics', envelope: null, errorClass: 'MalformedEnvelopeError', errorCode: 'ENVELOPE_MALFORMED', errorMessage: 'the message data is not JSON' });
+
+    type Listed = { deadLetters: { id: string; replayable: boolean; envelope?: unknown }[] };
+    const ids = async (...filters: string[]): Promise<string[]> =>
+      (await datasyncJson<Listed>(['dlq', 'list', '--schema', schema, ...filters])).deadLetters.map((l) => l.id);
+    expect(await ids()).toEqual([old, recent, other, malformed]);
+    expect(await ids('--topic', orders)).toEqual([old, recent]);
+    expect(await ids('--error', 'TIMEOUT')).toEqual([old, other]);
+    expect(await ids('--error', 'typeerror')).toEqual([other]);
+    expect(await ids('--since', '1h')).toEqual([recent, other, malformed]);
+    expect(await ids('--topic', stock, '--error', 'timeout', '--since', '1h')).toEqual([other]);
+    expect(await ids('--consumer', 'analytics', '--limit', '1')).toEqual([other]);
+    const listed = await datasyncJson<Listed>(['dlq', 'list', '--schema', schema, '--topic', stock]);
+    expect(listed.deadLetters.map((l) => [l.replayable, 'envelope' in l])).toEqual([[true, false], [false, false]]);
+
+    const table = await datasync(['dlq', 'list', '--schema', schema, '--topic', orders]);
+    expect(table.code).toBe(0);
+    expect(table.stdout.split('\n')[0]).toMatch(/^ID\s+TOPIC\s+CONSUMER\s+REASON\s+ERROR\s+ATTEMPTS\s+FIRST FAILED\s+LAST FAILED\s+STATUS$/);
+    expect(table.stdout).toContain('Error: timeout talking to the index');
+    expect(table.stdout).not.toContain('\u001b[');
+
+    const shown = await datasyncJson<DeadLetter>(['dlq', 'show', recent, '--schema', schema]);
+    expect(shown).toMatchObject({ id: recent, topic: orders, consumer: 'search', errorMessage: 'constraint violation', status: 'pending' });
+    expect(shown.envelope).toMatchObject({ topic: orders, data: { id: 'k', seq: 1 } });
+    const text = await datasync(['dlq', 'show', malformed, '--schema', schema]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain('raw body (not a CloudEvent, so it cannot be replayed):\n{"id": "not json');
+    expect(text.stdout).toMatch(/error code\s+ENVELOPE_MALFORMED/);
+
+    const missing = await datasync(['dlq', 'show', '987654321', '--schema', schema]);
+    expect(missing.code).toBe(1);
+    expect(missing.stdout).toBe('');
+    expect(missing.stderr.trim()).toBe(`datasync: dead letter 987654321 not found in ${schema}.dead_letters (DEAD_LETTER_NOT_FOUND)`);
+  });
+
+  it('dlq discard, then dlq replay of it is refused without --force; a dead letter without an envelope is skipped; a filtered replay takes pending ones only', async () => {
+    const schema = schemaName('d');
+    await migrate(pool, schema);
+    const topic = topicName();
+    const kept = await recordLetter(schema, { topic, consumer: 'search' });
+    const malformed = await recordLetter(schema, { topic, consumer: 'search', envelope: null });
+
+    const dry = await datasync(['dlq', 'discard', kept, '--schema', schema, '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain(`would discard ${kept}`);
+    expect((await letterOf(schema, kept)).status).toBe('pending');
+    expect(await datasyncJson(['dlq', 'discard', kept, '--schema', schema])).toEqual({ schema, dryRun: false, discarded: [kept], unchanged: [] });
+    expect((await letterOf(schema, kept)).status).toBe('discarded');
+
+    const refused = await datasync(['dlq', 'replay', kept, '--schema', schema]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`dead letter ${kept} skipped: it was discarded; add --force`);
+    expect((await letterOf(schema, kept)).status).toBe('discarded');
+    expect(await redis.xlen(topic)).toBe(0);
+
+    const forced = await datasync(['dlq', 'replay', kept, '--schema', schema, '--force']);
+    expect(forced.code, forced.stderr).toBe(0);
+    expect(await letterOf(schema, kept)).toMatchObject({ status: 'replayed', replayCount: 1 });
+    expect(await redis.xlen(topic)).toBe(1);
+
+    const raw = await datasync(['dlq', 'replay', malformed, '--schema', schema]);
+    expect(raw.code).toBe(1);
+    expect(raw.stderr).toContain(`dead letter ${malformed} skipped: it has no envelope`);
+    expect((await letterOf(schema, malformed)).status).toBe('pending');
+
+    const notPending = await datasync(['dlq', 'discard', kept, '--schema', schema]);
+    expect(notPending.code).toBe(1);
+    expect(notPending.stderr).toContain('only pending dead letters can be discarded');
+
+    const fresh = await recordLetter(schema, { topic, consumer: 'search', errorMessage: 'late failure' });
+    const filtered = await datasyncJson<{ replayed: { id: string }[]; skipped: { id: string }[] }>(['dlq', 'replay', '--schema', schema, '--topic', topic]);
+    expect(filtered.replayed.map((l) => l.id)).toEqual([fresh]);
+    expect(filtered.skipped.map((l) => l.id)).toEqual([malformed]);
+    expect(await redis.xlen(topic)).toBe(2);
+    expect((await letterOf(schema, kept)).replayCount).toBe(1);
+  });
+
+  it('migrate applies datasync\'s tables to each schema, and a second run says up to date; an unmigrated schema is named with the fix', async () => {
+    const [a, b] = [schemaName('m'), schemaName('m')];
+    const first = await datasync(['migrate', '--schema', `${a},${b}`]);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toBe(`${a}: applied datasync_0001_outbox, datasync_0002_processed_events, datasync_0003_dead_letters\n${b}: applied datasync_0001_outbox, datasync_0002_processed_events, datasync_0003_dead_letters\n`);
+    expect(first.stderr).toBe(`migrating ${a} (1/2)…\nmigrating ${b} (2/2)…\n`);
+    const second = await datasync(['migrate', '--schema', `${a},${b}`]);
+    expect(second.stdout).toBe(`${a}: up to date\n${b}: up to date\n`);
+    expect(await datasyncJson(['migrate', '--schema', a])).toEqual({ schemas: [{ schema: a, applied: [] }] });
+
+    const missing = uniqueName('none');
+    const unmigrated = await datasync(['dlq', 'list', '--schema', missing]);
+    expect(unmigrated.code).toBe(1);
+    expect(unmigrated.stderr.trim()).toBe(`datasync: schema "${missing}" does not exist. Create datasync's tables with: datasync migrate --schema ${missing} (SCHEMA_NOT_MIGRATED)`);
+    const empty = schemaName('e');
+    await pool.query(`CREATE SCHEMA "${empty}"`);
+    const noTables = await datasync(['outbox', 'status', '--schema', empty]);
+    expect(noTables.code).toBe(1);
+    expect(noTables.stderr).toContain(`schema "${empty}" has no datasync table outbox, outbox_relay. Create datasync's tables with: datasync migrate --schema ${empty}`);
+  });
+
+  it('outbox status --json shows the rows written while no relay runs as pending', async () => {
+    const owner = schemaName('o');
+    await migrate(pool, owner);
+    const topic = itemTopic(topicName(), owner, []);
+    await inTransaction(pool, (tx) => new OutboxWriter({ service: owner }).publishMany(tx, topic, [1, 2, 3].map((seq) => ({ data: { id: 'a', seq } }))));
+    const status = await datasyncJson<Record<string, unknown>>(['outbox', 'status', '--schema', owner]);
+    expect(status).toMatchObject({ schema: owner, pending: 3, leader: null, fencingToken: 0, publishedTotal: 0, cursor: { xid: '0', id: '0' } });
+    expect(status.oldestPendingAgeSeconds).toEqual(expect.any(Number));
+    const text = await datasync(['outbox', 'status', '--schema', owner]);
+    expect(text.stdout).toMatch(/^pending\s+3$/m);
+  });
+
+  it('outbox replay --dry-run counts the sent rows of the range and topic; without it they are published again (XLEN grows)', async () => {
+    const owner = schemaName('o');
+    await migrate(pool, owner);
+    const [wanted, other] = [itemTopic(topicName(), owner, []), itemTopic(topicName(), owner, [])];
+    const writer = new OutboxWriter({ service: owner });
+    await inTransaction(pool, async (tx) => {
+      await writer.publishMany(tx, wanted, [1, 2, 3, 4, 5].map((seq) => ({ data: { id: 'w', seq } })));
+      await writer.publishMany(tx, other, [1, 2].map((seq) => ({ data: { id: 'x', seq } })));
+    });
+    const t = await transport();
+    const relay = await startRelay({ connectionString: POSTGRES_URL, schema: owner, publisher: t.publisher, pollIntervalMs: 100 });
+    cleanups.push(() => relay.close());
+    for (let i = 0; (await outboxStatus(pool, owner)).pending > 0; i++) {
+      if (i > 600) throw new Error('the relay did not send the rows within 60 s');
+      await sleep(100);
+    }
+    await relay.close();
+    expect([await redis.xlen(wanted.name), await redis.xlen(other.name)]).toEqual([5, 2]);
+
+    const dry = await datasyncJson(['outbox', 'replay', '--schema', owner, '--since', '10m', '--topic', wanted.name, '--dry-run']);
+    expect(dry).toMatchObject({ schema: owner, topic: wanted.name, dryRun: true, matched: 5, published: 0, until: null });
+    expect(await redis.xlen(wanted.name)).toBe(5);
+    const future = await datasyncJson(['outbox', 'replay', '--schema', owner, '--since', new Date(Date.now() + 3_600_000).toISOString(), '--dry-run']);
+    expect(future).toMatchObject({ matched: 0 });
+
+    const replay = await datasync(['outbox', 'replay', '--schema', owner, '--since', '10m', '--topic', wanted.name]);
+    expect(replay.code, replay.stderr).toBe(0);
+    expect(replay.stdout).toContain(`re-published 5 of 5 sent events of ${owner}.outbox`);
+    expect([await redis.xlen(wanted.name), await redis.xlen(other.name)]).toEqual([10, 2]);
+    expect(await datasyncJson(['outbox', 'replay', '--schema', owner, '--since', '10m', '--rate', '1000'])).toMatchObject({ matched: 7, published: 7 });
+    expect([await redis.xlen(wanted.name), await redis.xlen(other.name)]).toEqual([15, 4]);
+  });
+
+  it('an unreachable PostgreSQL is one line naming it and its address: exit 3', async () => {
+    const result = await datasync(['dlq', 'list', '--schema', 'anything', '--database', 'postgres://postgres@127.0.0.1:1/postgres']);
+    expect(result.code).toBe(3);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/^datasync: PostgreSQL did not answer at 127\.0\.0\.1:1\/postgres: .*Is it running, and is the address right\?\n$/);
+  });
+
+  it('an unreachable Redis is one line naming it and its address: exit 3, and nothing is published', async () => {
+    const owner = schemaName('o');
+    await migrate(pool, owner);
+    const result = await datasync(['outbox', 'replay', '--schema', owner, '--since', '1h', '--transport', 'redis://127.0.0.1:1']);
+    expect(result.code).toBe(3);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toMatch(/^datasync: Redis did not answer at 127\.0\.0\.1:1\b.*Is it running, and is the address right\?\n$/);
+    const dlq = await datasync(['dlq', 'replay', '--schema', owner, '--all', '--transport', 'redis://127.0.0.1:1']);
+    expect(dlq.code).toBe(3);
+  });
+});
