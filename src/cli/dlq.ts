@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { Option, type Command } from 'commander';
 import type pg from 'pg';
 import { DLQ_ATTRIBUTES, type CloudEvent } from '../core/envelope.js';
@@ -265,7 +266,7 @@ Examples:
             skip(letter, outcome);
             continue;
           }
-          if (options.rate !== undefined) await pace(started + ((replayed.length + 1) / options.rate) * 1_000 - Date.now(), io.signal);
+          if (options.rate !== undefined) await delayFor(started + ((replayed.length + 1) / options.rate) * 1_000 - Date.now(), io.signal);
         }
         replayed.push(letter);
         if (!output.json) output.line(`${options.dryRun ? 'would replay' : 'replayed'} ${letter.id}  ${letter.topic}  event ${letter.eventId ?? letter.envelope.id}  (consumer ${letter.consumer}, was ${letter.status})`);
@@ -370,17 +371,7 @@ function countOf(failed: number, asked: number): string {
   return `${failed} of the ${asked} dead letters asked for ${failed === 1 ? 'was' : 'were'}`;
 }
 
-function pace(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  if (ms <= 0) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal?.reason as Error);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+/** Waits `ms` (nothing when ≤ 0) to pace a rate limit; rejects when `signal` aborts. */
+function delayFor(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return ms > 0 ? delay(ms, undefined, { signal }) : Promise.resolve();
 }

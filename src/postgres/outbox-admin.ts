@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import type { CloudEvent } from '../core/envelope.js';
 import { ArgumentError } from '../core/errors.js';
 import type { Publisher } from '../transports/transport.js';
@@ -160,7 +161,7 @@ export async function replayOutbox(db: SqlExecutor, publisher: Publisher, option
     position = { xid: last.xid, id: last.id };
     options.onProgress?.(done, total);
     if (page.rows.length < pageSize) break;
-    if (rate !== undefined) await pace(started + (done / rate) * 1_000 - Date.now(), signal);
+    if (rate !== undefined) await delayFor(started + (done / rate) * 1_000 - Date.now(), signal);
   }
   return { matched: total, published: done };
 }
@@ -198,17 +199,7 @@ export async function purgeOutbox(db: SqlExecutor, schema: string, retentionMs: 
   }
 }
 
-function pace(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  if (ms <= 0) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal?.reason as Error);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+/** Waits `ms` (nothing when ≤ 0) to pace a rate limit; rejects when `signal` aborts. */
+function delayFor(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return ms > 0 ? delay(ms, undefined, { signal }) : Promise.resolve();
 }

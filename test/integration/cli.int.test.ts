@@ -1,9 +1,6 @@
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
-import pg from 'pg';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { createEnvelope, type CloudEvent } from '../../src/core/envelope.js';
+import { expect, it } from 'vitest';
 import { PermanentError } from '../../src/core/errors.js';
 import { DeadLetterStore, type DeadLetter, type NewDeadLetter } from '../../src/postgres/dead-letter-store.js';
 import { migrate } from '../../src/postgres/migrations.js';
@@ -12,9 +9,9 @@ import { OutboxWriter } from '../../src/postgres/outbox-writer.js';
 import { startRelay } from '../../src/postgres/relay.js';
 import { inTransaction } from '../../src/postgres/sql.js';
 import { startConsumer } from '../../src/runtime/consumer.js';
-import { createRedisStreamsTransport, type RedisStreamsTransport } from '../../src/transports/redis-streams/index.js';
-import { effectService, itemTopic, uniqueTopicName, type Item } from '../support/pipeline.js';
-import { POSTGRES_URL, REDIS_URL, describeWithServers, uniqueName } from '../support/servers.js';
+import { effectService, itemEvent, itemTopic } from '../support/pipeline.js';
+import { useTestResources } from '../support/resources.js';
+import { POSTGRES_URL, REDIS_URL, describeWithServers, uniqueName, waitFor } from '../support/servers.js';
 
 /** What one run of the command left behind. */
 interface CliRun {
@@ -51,78 +48,30 @@ async function datasyncJson<T>(args: readonly string[]): Promise<T> {
 }
 
 describeWithServers(['postgres', 'redis'], 'datasync command against PostgreSQL and Redis', () => {
-  let pool: pg.Pool;
-  let redis: Redis;
-  const cleanups: (() => Promise<unknown>)[] = [];
-  const schemas: string[] = [];
-  const streams: string[] = [];
-
-  beforeAll(async () => {
-    pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 6 });
-    redis = new Redis(REDIS_URL);
-  });
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
-  });
-  afterAll(async () => {
-    for (const schema of schemas) await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    if (streams.length) await redis.del(...streams.flatMap((s) => [s, `${s}.dlq`]));
-    await pool.end();
-    redis.disconnect();
-  });
-
-  function schemaName(prefix: string): string {
-    const name = uniqueName(prefix);
-    schemas.push(name);
-    return name;
-  }
-
-  function topicName(): string {
-    const name = uniqueTopicName();
-    streams.push(name);
-    return name;
-  }
-
-  async function transport(): Promise<RedisStreamsTransport> {
-    const t = await createRedisStreamsTransport({ url: REDIS_URL });
-    cleanups.push(() => t.close());
-    return t;
-  }
-
-  function itemEvent(topic: string, owner: string, data: Item): CloudEvent<Item> {
-    return createEnvelope({ topic, version: 1, source: owner, data, partitionKey: data.id, subject: data.id });
-  }
+  const r = useTestResources({ poolMax: 6 });
 
   async function letterOf(schema: string, id: string): Promise<DeadLetter> {
-    return new DeadLetterStore(schema).get(pool, id);
-  }
-
-  async function waitFor(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!check()) {
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-      await sleep(25);
-    }
+    return new DeadLetterStore(schema).get(r.pool, id);
   }
 
   async function effectCount(schema: string): Promise<number> {
-    return (await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${schema}".effects`)).rows[0]!.n;
+    return (await r.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${schema}".effects`)).rows[0]!.n;
   }
 
   /** Records a dead letter directly, as the consumer's dead-letter step would. */
   async function recordLetter(schema: string, letter: Partial<NewDeadLetter> & Pick<NewDeadLetter, 'topic' | 'consumer'>): Promise<string> {
     const failedAt = letter.lastFailedAt ?? new Date();
     const envelope = letter.envelope === undefined ? itemEvent(letter.topic, 'owner', { id: 'k', seq: 1 }) : letter.envelope;
-    return new DeadLetterStore(schema).record(pool, {
+    return new DeadLetterStore(schema).record(r.pool, {
       eventId: envelope?.id ?? null, partitionKey: 'k', envelope, rawBody: envelope ? null : '{"id": "not json', reason: envelope ? 'permanent' : 'malformed',
       errorClass: 'Error', errorCode: null, errorMessage: 'boom', attempts: 1, firstFailedAt: failedAt, lastFailedAt: failedAt, ...letter,
     });
   }
 
   it('dlq replay: the running consumer applies the replayed event once; replaying it again changes nothing; --dry-run changes nothing', async () => {
-    const topic = topicName();
+    const topic = r.topic();
     const owner = uniqueName('o');
-    const name = schemaName('c');
+    const name = r.schema('c');
     let failing = true;
     const service = effectService(name, itemTopic(topic, owner, [name]), async () => {
       if (failing) throw new PermanentError('search index is read-only');
@@ -130,22 +79,22 @@ describeWithServers(['postgres', 'redis'], 'datasync command against PostgreSQL 
     const event = itemEvent(topic, owner, { id: 'p1', seq: 1 });
     // Outcomes per settlement, in order: the same event id settles three times here.
     const outcomes: string[] = [];
-    const t = await transport();
-    const consumer = await startConsumer(service, { pool, transport: t, hooks: { onSettled: (info) => { if (info.event?.id === event.id) outcomes.push(info.outcome); } } });
-    cleanups.push(() => consumer.close());
+    const t = await r.transport();
+    const consumer = await startConsumer(service, { pool: r.pool, transport: t, hooks: { onSettled: (info) => { if (info.event?.id === event.id) outcomes.push(info.outcome); } } });
+    r.defer(() => consumer.close());
     await t.publisher.publish(topic, [event]);
     await waitFor('the event to be dead-lettered', () => outcomes.length === 1);
     expect(outcomes).toEqual(['dead_lettered']);
-    const [letter] = await new DeadLetterStore(name).list(pool, {});
+    const [letter] = await new DeadLetterStore(name).list(r.pool, {});
     expect(letter).toMatchObject({ eventId: event.id, status: 'pending', reason: 'permanent' });
     const id = letter!.id;
     failing = false;
-    const streamLength = await redis.xlen(topic);
+    const streamLength = await r.redis.xlen(topic);
 
     const dry = await datasyncJson<{ dryRun: boolean; replayed: { id: string }[] }>(['dlq', 'replay', id, '--schema', name, '--dry-run']);
     expect(dry).toMatchObject({ dryRun: true, replayed: [{ id }], skipped: [] });
     expect(await letterOf(name, id)).toMatchObject({ status: 'pending', replayCount: 0 });
-    expect(await redis.xlen(topic)).toBe(streamLength);
+    expect(await r.redis.xlen(topic)).toBe(streamLength);
     expect(await effectCount(name)).toBe(0);
 
     const first = await datasync(['dlq', 'replay', id, '--schema', name]);
@@ -155,8 +104,8 @@ describeWithServers(['postgres', 'redis'], 'datasync command against PostgreSQL 
     expect(outcomes).toEqual(['dead_lettered', 'applied']);
     expect(await effectCount(name)).toBe(1);
     expect(await letterOf(name, id)).toMatchObject({ status: 'replayed', replayCount: 1 });
-    expect(await redis.xlen(topic)).toBe(streamLength + 1);
-    const [[, fields]] = (await redis.xrevrange(topic, '+', '-', 'COUNT', 1)) as [[string, string[]]];
+    expect(await r.redis.xlen(topic)).toBe(streamLength + 1);
+    const [[, fields]] = (await r.redis.xrevrange(topic, '+', '-', 'COUNT', 1)) as [[string, string[]]];
     const republished = JSON.parse(fields[fields.indexOf('data') + 1]!) as Record<string, unknown>;
     expect(republished).toMatchObject({ id: event.id, data: event.data });
     expect(Object.keys(republished).filter((key) => key.startsWith('dlq'))).toEqual([]);
@@ -171,9 +120,9 @@ describeWithServers(['postgres', 'redis'], 'datasync command against PostgreSQL 
   });
 
   it('dlq list --json filters by topic, error text and time; dlq show prints the envelope or raw body; an unknown id is DEAD_LETTER_NOT_FOUND', async () => {
-    const schema = schemaName('d');
-    await migrate(pool, schema);
-    const [orders, stock] = [topicName(), topicName()];
+    const schema = r.schema('d');
+    await migrate(r.pool, schema);
+    const [orders, stock] = [r.topic(), r.topic()];
     const threeHoursAgo = new Date(Date.now() - 3 * 3_600_000);
     const old = await recordLetter(schema, { topic: orders, consumer: 'search', errorMessage: 'timeout talking to the index', lastFailedAt: threeHoursAgo, firstFailedAt: threeHoursAgo });
     const recent = await recordLetter(schema, { topic: orders, consumer: 'search', errorMessage: 'constraint violation' });
@@ -214,9 +163,9 @@ describeWithServers(['postgres', 'redis'], 'datasync command against PostgreSQL 
   });
 
   it('dlq discard, then dlq replay of it is refused without --force; a dead letter without an envelope is skipped; a filtered replay takes pending ones only', async () => {
-    const schema = schemaName('d');
-    await migrate(pool, schema);
-    const topic = topicName();
+    const schema = r.schema('d');
+    await migrate(r.pool, schema);
+    const topic = r.topic();
     const kept = await recordLetter(schema, { topic, consumer: 'search' });
     const malformed = await recordLetter(schema, { topic, consumer: 'search', envelope: null });
 
@@ -231,12 +180,12 @@ describeWithServers(['postgres', 'redis'], 'datasync command against PostgreSQL 
     expect(refused.code).toBe(1);
     expect(refused.stderr).toContain(`dead letter ${kept} skipped: it was discarded; add --force`);
     expect((await letterOf(schema, kept)).status).toBe('discarded');
-    expect(await redis.xlen(topic)).toBe(0);
+    expect(await r.redis.xlen(topic)).toBe(0);
 
     const forced = await datasync(['dlq', 'replay', kept, '--schema', schema, '--force']);
     expect(forced.code, forced.stderr).toBe(0);
     expect(await letterOf(schema, kept)).toMatchObject({ status: 'replayed', replayCount: 1 });
-    expect(await redis.xlen(topic)).toBe(1);
+    expect(await r.redis.xlen(topic)).toBe(1);
 
     const raw = await datasync(['dlq', 'replay', malformed, '--schema', schema]);
     expect(raw.code).toBe(1);
@@ -251,12 +200,12 @@ describeWithServers(['postgres', 'redis'], 'datasync command against PostgreSQL 
     const filtered = await datasyncJson<{ replayed: { id: string }[]; skipped: { id: string }[] }>(['dlq', 'replay', '--schema', schema, '--topic', topic]);
     expect(filtered.replayed.map((l) => l.id)).toEqual([fresh]);
     expect(filtered.skipped.map((l) => l.id)).toEqual([malformed]);
-    expect(await redis.xlen(topic)).toBe(2);
+    expect(await r.redis.xlen(topic)).toBe(2);
     expect((await letterOf(schema, kept)).replayCount).toBe(1);
   });
 
   it('migrate applies datasync\'s tables to each schema, and a second run says up to date; an unmigrated schema is named with the fix', async () => {
-    const [a, b] = [schemaName('m'), schemaName('m')];
+    const [a, b] = [r.schema('m'), r.schema('m')];
     const first = await datasync(['migrate', '--schema', `${a},${b}`]);
     expect(first.code, first.stderr).toBe(0);
     expect(first.stdout).toBe(`${a}: applied datasync_0001_outbox, datasync_0002_processed_events, datasync_0003_dead_letters\n${b}: applied datasync_0001_outbox, datasync_0002_processed_events, datasync_0003_dead_letters\n`);
@@ -269,18 +218,18 @@ describeWithServers(['postgres', 'redis'], 'datasync command against PostgreSQL 
     const unmigrated = await datasync(['dlq', 'list', '--schema', missing]);
     expect(unmigrated.code).toBe(1);
     expect(unmigrated.stderr.trim()).toBe(`datasync: schema "${missing}" does not exist. Create datasync's tables with: datasync migrate --schema ${missing} (SCHEMA_NOT_MIGRATED)`);
-    const empty = schemaName('e');
-    await pool.query(`CREATE SCHEMA "${empty}"`);
+    const empty = r.schema('e');
+    await r.pool.query(`CREATE SCHEMA "${empty}"`);
     const noTables = await datasync(['outbox', 'status', '--schema', empty]);
     expect(noTables.code).toBe(1);
     expect(noTables.stderr).toContain(`schema "${empty}" has no datasync table outbox, outbox_relay. Create datasync's tables with: datasync migrate --schema ${empty}`);
   });
 
   it('outbox status --json shows the rows written while no relay runs as pending', async () => {
-    const owner = schemaName('o');
-    await migrate(pool, owner);
-    const topic = itemTopic(topicName(), owner, []);
-    await inTransaction(pool, (tx) => new OutboxWriter({ service: owner }).publishMany(tx, topic, [1, 2, 3].map((seq) => ({ data: { id: 'a', seq } }))));
+    const owner = r.schema('o');
+    await migrate(r.pool, owner);
+    const topic = itemTopic(r.topic(), owner, []);
+    await inTransaction(r.pool, (tx) => new OutboxWriter({ service: owner }).publishMany(tx, topic, [1, 2, 3].map((seq) => ({ data: { id: 'a', seq } }))));
     const status = await datasyncJson<Record<string, unknown>>(['outbox', 'status', '--schema', owner]);
     expect(status).toMatchObject({ schema: owner, pending: 3, leader: null, fencingToken: 0, publishedTotal: 0, cursor: { xid: '0', id: '0' } });
     expect(status.oldestPendingAgeSeconds).toEqual(expect.any(Number));
@@ -289,36 +238,36 @@ describeWithServers(['postgres', 'redis'], 'datasync command against PostgreSQL 
   });
 
   it('outbox replay --dry-run counts the sent rows of the range and topic; without it they are published again (XLEN grows)', async () => {
-    const owner = schemaName('o');
-    await migrate(pool, owner);
-    const [wanted, other] = [itemTopic(topicName(), owner, []), itemTopic(topicName(), owner, [])];
+    const owner = r.schema('o');
+    await migrate(r.pool, owner);
+    const [wanted, other] = [itemTopic(r.topic(), owner, []), itemTopic(r.topic(), owner, [])];
     const writer = new OutboxWriter({ service: owner });
-    await inTransaction(pool, async (tx) => {
+    await inTransaction(r.pool, async (tx) => {
       await writer.publishMany(tx, wanted, [1, 2, 3, 4, 5].map((seq) => ({ data: { id: 'w', seq } })));
       await writer.publishMany(tx, other, [1, 2].map((seq) => ({ data: { id: 'x', seq } })));
     });
-    const t = await transport();
+    const t = await r.transport();
     const relay = await startRelay({ connectionString: POSTGRES_URL, schema: owner, publisher: t.publisher, pollIntervalMs: 100 });
-    cleanups.push(() => relay.close());
-    for (let i = 0; (await outboxStatus(pool, owner)).pending > 0; i++) {
+    r.defer(() => relay.close());
+    for (let i = 0; (await outboxStatus(r.pool, owner)).pending > 0; i++) {
       if (i > 600) throw new Error('the relay did not send the rows within 60 s');
       await sleep(100);
     }
     await relay.close();
-    expect([await redis.xlen(wanted.name), await redis.xlen(other.name)]).toEqual([5, 2]);
+    expect([await r.redis.xlen(wanted.name), await r.redis.xlen(other.name)]).toEqual([5, 2]);
 
     const dry = await datasyncJson(['outbox', 'replay', '--schema', owner, '--since', '10m', '--topic', wanted.name, '--dry-run']);
     expect(dry).toMatchObject({ schema: owner, topic: wanted.name, dryRun: true, matched: 5, published: 0, until: null });
-    expect(await redis.xlen(wanted.name)).toBe(5);
+    expect(await r.redis.xlen(wanted.name)).toBe(5);
     const future = await datasyncJson(['outbox', 'replay', '--schema', owner, '--since', new Date(Date.now() + 3_600_000).toISOString(), '--dry-run']);
     expect(future).toMatchObject({ matched: 0 });
 
     const replay = await datasync(['outbox', 'replay', '--schema', owner, '--since', '10m', '--topic', wanted.name]);
     expect(replay.code, replay.stderr).toBe(0);
     expect(replay.stdout).toContain(`re-published 5 of 5 sent events of ${owner}.outbox`);
-    expect([await redis.xlen(wanted.name), await redis.xlen(other.name)]).toEqual([10, 2]);
+    expect([await r.redis.xlen(wanted.name), await r.redis.xlen(other.name)]).toEqual([10, 2]);
     expect(await datasyncJson(['outbox', 'replay', '--schema', owner, '--since', '10m', '--rate', '1000'])).toMatchObject({ matched: 7, published: 7 });
-    expect([await redis.xlen(wanted.name), await redis.xlen(other.name)]).toEqual([15, 4]);
+    expect([await r.redis.xlen(wanted.name), await r.redis.xlen(other.name)]).toEqual([15, 4]);
   });
 
   it('an unreachable PostgreSQL is one line naming it and its address: exit 3', async () => {
@@ -329,8 +278,8 @@ describeWithServers(['postgres', 'redis'], 'datasync command against PostgreSQL 
   });
 
   it('an unreachable Redis is one line naming it and its address: exit 3, and nothing is published', async () => {
-    const owner = schemaName('o');
-    await migrate(pool, owner);
+    const owner = r.schema('o');
+    await migrate(r.pool, owner);
     const result = await datasync(['outbox', 'replay', '--schema', owner, '--since', '1h', '--transport', 'redis://127.0.0.1:1']);
     expect(result.code).toBe(3);
     expect(result.stdout).toBe('');

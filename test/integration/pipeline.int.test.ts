@@ -1,85 +1,47 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
-import pg from 'pg';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { createEnvelope, type CloudEvent } from '../../src/core/envelope.js';
+import { expect, it } from 'vitest';
+import { createEnvelope } from '../../src/core/envelope.js';
 import { DeadLetterStore } from '../../src/postgres/dead-letter-store.js';
 import { migrate } from '../../src/postgres/migrations.js';
 import { OutboxWriter } from '../../src/postgres/outbox-writer.js';
 import { inTransaction } from '../../src/postgres/sql.js';
 import { startRelay, type OutboxRelay } from '../../src/postgres/relay.js';
 import { startConsumer, type Consumer, type SettledInfo } from '../../src/runtime/consumer.js';
-import { createRedisStreamsTransport, type RedisStreamsTransport } from '../../src/transports/redis-streams/index.js';
-import { effectService, itemTopic, uniqueTopicName, type Item } from '../support/pipeline.js';
-import { POSTGRES_URL, REDIS_URL, describeWithServers, uniqueName } from '../support/servers.js';
+import { effectService, itemEvent, itemTopic } from '../support/pipeline.js';
+import { startFixture } from '../support/child-process.js';
+import { useTestResources } from '../support/resources.js';
+import { POSTGRES_URL, describeWithServers, waitFor } from '../support/servers.js';
+
+/** The transports of this file: a handler may hold an entry 60 s; unacknowledged entries are claimed every 200 ms. */
+const REDELIVERY = { processingTimeoutMs: 60_000, redeliverIntervalMs: 200 };
 
 describeWithServers(['postgres', 'redis'], 'pipeline: outbox → relay → Redis Streams → idempotent consumer', () => {
-  let pool: pg.Pool;
-  let redis: Redis;
-  const cleanups: (() => Promise<unknown>)[] = [];
-  const schemas: string[] = [];
-  const streams: string[] = [];
+  const r = useTestResources({ poolMax: 12 });
 
-  beforeAll(async () => {
-    pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 12 });
-    redis = new Redis(REDIS_URL);
-  });
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
-  });
-  afterAll(async () => {
-    for (const schema of schemas) await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    if (streams.length) await redis.del(...streams.flatMap((s) => [s, `${s}.dlq`]));
-    await pool.end();
-    redis.disconnect();
-  });
-
-  /** A fresh topic, a consumer service name and its schema, all dropped after the file. */
+  /** A fresh topic, a consumer service name and its schema, all removed after the test. */
   function scenario() {
-    const topicName = uniqueTopicName();
-    const consumer = uniqueName('c');
-    const owner = uniqueName('o');
-    schemas.push(consumer, owner);
-    streams.push(topicName);
+    const topicName = r.topic();
+    const consumer = r.schema('c');
+    const owner = r.schema('o');
     return { topicName, consumer, owner, topic: itemTopic(topicName, owner, [consumer]) };
   }
 
-  async function transport(options: { processingTimeoutMs?: number } = {}): Promise<RedisStreamsTransport> {
-    const t = await createRedisStreamsTransport({ url: REDIS_URL, processingTimeoutMs: options.processingTimeoutMs ?? 60_000, redeliverIntervalMs: 200 });
-    cleanups.push(() => t.close());
-    return t;
-  }
-
   async function consumerOf(service: Parameters<typeof startConsumer>[0], config: Partial<Parameters<typeof startConsumer>[1]> = {}): Promise<Consumer> {
-    const consumer = await startConsumer(service, { pool, transport: config.transport ?? (await transport()), ...config });
-    cleanups.push(() => consumer.close());
+    const consumer = await startConsumer(service, { pool: r.pool, transport: config.transport ?? (await r.transport(REDELIVERY)), ...config });
+    r.defer(() => consumer.close());
     return consumer;
   }
 
   async function effects(schema: string): Promise<{ key: string; seq: number; event_id: string }[]> {
-    return (await pool.query<{ key: string; seq: number; event_id: string }>(`SELECT key, seq, event_id FROM "${schema}".effects ORDER BY n`)).rows;
-  }
-
-  async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await check())) {
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-      await sleep(25);
-    }
-  }
-
-  function itemEvent(topicName: string, owner: string, data: Item, id?: string): CloudEvent<Item> {
-    return createEnvelope({ topic: topicName, version: 1, source: owner, data, id, partitionKey: data.id, subject: data.id });
+    return (await r.pool.query<{ key: string; seq: number; event_id: string }>(`SELECT key, seq, event_id FROM "${schema}".effects ORDER BY n`)).rows;
   }
 
   it('carries 10,000 events from outbox to read model: each applied once, per-key order kept with concurrency 16', async () => {
     const { topic, consumer: name, owner } = scenario();
-    await migrate(pool, owner);
-    const t = await transport();
+    await migrate(r.pool, owner);
+    const t = await r.transport(REDELIVERY);
     const relay: OutboxRelay = await startRelay({ connectionString: POSTGRES_URL, schema: owner, publisher: t.publisher });
-    cleanups.push(() => relay.close());
+    r.defer(() => relay.close());
     const settled: SettledInfo[] = [];
     const consumer = await consumerOf(effectService(name, topic), { transport: t, concurrency: 16, hooks: { onSettled: (info) => settled.push(info) } });
 
@@ -87,7 +49,7 @@ describeWithServers(['postgres', 'redis'], 'pipeline: outbox → relay → Redis
     const writer = new OutboxWriter({ service: owner });
     await Promise.all([0, 1, 2, 3].map(async (w) => {
       for (let round = 0; round < 20; round++) {
-        await inTransaction(pool, async (tx) => {
+        await inTransaction(r.pool, async (tx) => {
           for (let k = w; k < 50; k += 4) {
             const items = Array.from({ length: 10 }, (_, j) => ({ data: { id: `k${k}`, seq: round * 10 + j } }));
             await writer.publishMany(tx, topic, items);
@@ -106,7 +68,7 @@ describeWithServers(['postgres', 'redis'], 'pipeline: outbox → relay → Redis
     expect(perKey.size).toBe(50);
     for (const [, seqs] of perKey) expect(seqs).toEqual(Array.from({ length: 200 }, (_, i) => i));
     expect(consumer.stats()).toMatchObject({ applied: 10_000, dead_lettered: 0 });
-    const processed = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${name}".processed_events`);
+    const processed = await r.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${name}".processed_events`);
     expect(processed.rows[0]!.n).toBe(10_000);
   });
 
@@ -120,7 +82,7 @@ describeWithServers(['postgres', 'redis'], 'pipeline: outbox → relay → Redis
     // Instance A stalls inside its transaction (its processed_events row is uncommitted) on the first call.
     const serviceA = effectService(name, topic, async () => { if (++calls === 1) { entered(); await gate; } });
     const a = await consumerOf(serviceA, { maxInFlight: 1, fetchBatchSize: 1 });
-    const publisher = (await transport()).publisher;
+    const publisher = (await r.transport(REDELIVERY)).publisher;
     const event = itemEvent(topicName, owner, { id: 'dup', seq: 1 });
     await publisher.publish(topicName, [event]);
     await inHandler;
@@ -141,7 +103,7 @@ describeWithServers(['postgres', 'redis'], 'pipeline: outbox → relay → Redis
     const attemptsAt: number[] = [];
     const service = effectService(name, topic, async ({ event }) => { if (event.data.fail) attemptsAt.push(performance.now()); });
     const consumer = await consumerOf(service);
-    const publisher = (await transport()).publisher;
+    const publisher = (await r.transport(REDELIVERY)).publisher;
     const bad = itemEvent(topicName, owner, { id: 'e1', seq: 1, fail: true });
     const good = itemEvent(topicName, owner, { id: 'e1', seq: 2 });
     await publisher.publish(topicName, [bad, good]);
@@ -155,12 +117,12 @@ describeWithServers(['postgres', 'redis'], 'pipeline: outbox → relay → Redis
       expect(gaps[i]).toBeGreaterThanOrEqual(low! - 1);
       expect(gaps[i]).toBeLessThan(high! + 250);
     });
-    const [letter, ...others] = await new DeadLetterStore(name).list(pool, {});
+    const [letter, ...others] = await new DeadLetterStore(name).list(r.pool, {});
     expect(others).toHaveLength(0);
     expect(letter).toMatchObject({ consumer: name, topic: topicName, eventId: bad.id, reason: 'retries_exhausted', errorClass: 'Error', attempts: 4, errorMessage: 'boom on e1/1', partitionKey: 'e1' });
     expect(letter!.lastFailedAt.getTime()).toBeGreaterThan(letter!.firstFailedAt.getTime());
     expect(letter!.envelope).toMatchObject({ id: bad.id, data: bad.data });
-    const dlq = await redis.xrange(`${topicName}.dlq`, '-', '+');
+    const dlq = await r.redis.xrange(`${topicName}.dlq`, '-', '+');
     expect(dlq).toHaveLength(1);
     const fields = dlq[0]![1];
     const republished = JSON.parse(fields[fields.indexOf('data') + 1]!) as Record<string, unknown>;
@@ -173,17 +135,17 @@ describeWithServers(['postgres', 'redis'], 'pipeline: outbox → relay → Redis
     const { topic, topicName, consumer: name, owner } = scenario();
     let handlerCalls = 0;
     const consumer = await consumerOf(effectService(name, topic, async () => { handlerCalls++; }));
-    const publisher = (await transport()).publisher;
+    const publisher = (await r.transport(REDELIVERY)).publisher;
     const invalid = createEnvelope({ topic: topicName, version: 1, source: owner, data: { id: 'x', seq: 'one' }, partitionKey: 'x' });
     await publisher.publish(topicName, [invalid]);
-    await redis.xadd(topicName, '*', 'data', '{"id": "not json');
-    await redis.xadd(topicName, '*', 'metadata', '{}');
+    await r.redis.xadd(topicName, '*', 'data', '{"id": "not json');
+    await r.redis.xadd(topicName, '*', 'metadata', '{}');
     const after = itemEvent(topicName, owner, { id: 'x', seq: 2 });
     await publisher.publish(topicName, [after]);
     expect(await consumer.whenProcessed(after.id)).toBe('applied');
     await consumer.whenIdle();
     // Different entities settle concurrently: compare without order.
-    const letters = await new DeadLetterStore(name).list(pool, {});
+    const letters = await new DeadLetterStore(name).list(r.pool, {});
     const byBody = (body: string | null) => letters.find((l) => l.rawBody === body && l.reason === 'malformed');
     expect(letters).toHaveLength(3);
     const invalidLetter = letters.find((l) => l.reason === 'schema_invalid');
@@ -193,7 +155,7 @@ describeWithServers(['postgres', 'redis'], 'pipeline: outbox → relay → Redis
     expect(byBody(null)).toMatchObject({ attempts: 1, errorCode: 'ENVELOPE_MALFORMED', errorMessage: expect.stringContaining('no data') as unknown });
     expect(handlerCalls).toBe(1);
     expect(consumer.stats()).toMatchObject({ applied: 1, dead_lettered: 3, retried: 0 });
-    expect(await redis.xlen(`${topicName}.dlq`)).toBe(3);
+    expect(await r.redis.xlen(`${topicName}.dlq`)).toBe(3);
   });
 
   it('consumes an entry as a Dapr sidecar writes it', async () => {
@@ -204,29 +166,29 @@ describeWithServers(['postgres', 'redis'], 'pipeline: outbox → relay → Redis
       datacontenttype: 'application/json', data: { id: 'g1', seq: 7 }, topic: topicName, pubsubname: 'pubsub',
       traceid: '', traceparent: '', tracestate: '', time: '2026-01-31T10:00:00Z',
     };
-    await redis.xadd(topicName, '*', 'data', JSON.stringify(dapr));
+    await r.redis.xadd(topicName, '*', 'data', JSON.stringify(dapr));
     expect(await consumer.whenProcessed(dapr.id)).toBe('applied');
     expect(await effects(name)).toEqual([{ key: 'g1', seq: 7, event_id: dapr.id }]);
   });
 
   it('loses nothing when the relay is killed between publish and marking sent; the consumer absorbs the duplicates', async () => {
     const { topic, consumer: name, owner } = scenario();
-    await migrate(pool, owner);
+    await migrate(r.pool, owner);
     const writer = new OutboxWriter({ service: owner });
     const ids: string[] = [];
     for (let seq = 0; seq < 30; seq++) {
-      const event = await inTransaction(pool, (tx) => writer.publish(tx, topic, { id: `r${seq % 3}`, seq }));
+      const event = await inTransaction(r.pool, (tx) => writer.publish(tx, topic, { id: `r${seq % 3}`, seq }));
       ids.push(event.id);
     }
-    const child = spawnChild('test/integration/fixtures/relay-child.ts', { schema: owner, batchSize: 10, mode: 'hang-after-first-publish' });
-    cleanups.push(async () => { child.process.kill('SIGKILL'); });
+    const child = startFixture('test/integration/fixtures/relay-child.ts', { schema: owner, batchSize: 10, mode: 'hang-after-first-publish' });
+    r.defer(async () => { child.process.kill('SIGKILL'); });
     await child.line(/^PUBLISHED /);
     child.process.kill('SIGKILL');
     await child.exited;
 
-    const t = await transport();
+    const t = await r.transport(REDELIVERY);
     const relay = await startRelay({ connectionString: POSTGRES_URL, schema: owner, publisher: t.publisher });
-    cleanups.push(() => relay.close());
+    r.defer(() => relay.close());
     const consumer = await consumerOf(effectService(name, topic), { transport: t });
     for (const id of ids) await consumer.whenProcessed(id);
     await waitFor('the re-published batch to be absorbed', () => consumer.stats().duplicate === 10, 15_000);
@@ -238,52 +200,24 @@ describeWithServers(['postgres', 'redis'], 'pipeline: outbox → relay → Redis
   for (const mode of ['after-commit', 'before-commit'] as const) {
     it(`loses nothing and doubles nothing when a consumer is killed ${mode === 'after-commit' ? 'after its commit, before its ack' : 'before its commit'}`, async () => {
       const { topic, topicName, consumer: name, owner } = scenario();
-      await migrate(pool, name, effectService(name, topic).migrations);
-      const child = spawnChild('test/integration/fixtures/consumer-child.ts', { service: name, topic: topicName, owner, mode, processingTimeoutMs: 1_000 });
-      cleanups.push(async () => { child.process.kill('SIGKILL'); });
+      await migrate(r.pool, name, effectService(name, topic).migrations);
+      const child = startFixture('test/integration/fixtures/consumer-child.ts', { service: name, topic: topicName, owner, mode, processingTimeoutMs: 1_000 });
+      r.defer(async () => { child.process.kill('SIGKILL'); });
       await child.line(/^READY/);
       const events = [1, 2, 3].map((seq) => itemEvent(topicName, owner, { id: 'crash', seq }));
-      await (await transport()).publisher.publish(topicName, events);
+      await (await r.transport(REDELIVERY)).publisher.publish(topicName, events);
       const marked = await child.line(/^MARK /);
       expect(marked).toBe(`MARK ${events[0]!.id}`);
       child.process.kill('SIGKILL');
       await child.exited;
 
-      const survivor = await consumerOf(effectService(name, topic), { transport: await transport({ processingTimeoutMs: 1_000 }) });
+      const survivor = await consumerOf(effectService(name, topic), { transport: await r.transport({ ...REDELIVERY, processingTimeoutMs: 1_000 }) });
       for (const event of events) await survivor.whenProcessed(event.id);
       const rows = await effects(name);
       expect(rows.map((r) => r.seq)).toEqual([1, 2, 3]);
       expect(survivor.stats()).toMatchObject(mode === 'after-commit' ? { duplicate: 1, applied: 2 } : { applied: 3 });
-      const pending = (await redis.xpending(topicName, name)) as [number, ...unknown[]];
+      const pending = (await r.redis.xpending(topicName, name)) as [number, ...unknown[]];
       expect(pending[0]).toBe(0);
     });
   }
 });
-
-/** Runs a TypeScript file in a child process with DATASYNC_CHILD set; lets the test wait for its stdout lines. */
-function spawnChild(file: string, config: object): { process: ChildProcess; line(pattern: RegExp): Promise<string>; exited: Promise<void> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', file], {
-    env: { ...process.env, DATASYNC_CHILD: JSON.stringify(config) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const lines: string[] = [];
-  const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    lines.push(line);
-    for (const waiter of [...waiters]) if (waiter.pattern.test(line)) { waiters.splice(waiters.indexOf(waiter), 1); waiter.resolve(line); }
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  return {
-    process: child,
-    exited,
-    line: (pattern) => {
-      const seen = lines.find((l) => pattern.test(l));
-      if (seen) return Promise.resolve(seen);
-      return Promise.race([
-        new Promise<string>((resolve) => waiters.push({ pattern, resolve })),
-        exited.then(() => { throw new Error(`child ${file} exited before printing ${pattern}`); }),
-        sleep(30_000).then(() => { throw new Error(`child ${file} did not print ${pattern} within 30 s`); }),
-      ]);
-    },
-  };
-}

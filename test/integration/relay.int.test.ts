@@ -1,9 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
-import pg from 'pg';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type pg from 'pg';
+import { describe, expect, it } from 'vitest';
 import type { Topic } from '../../src/core/contracts.js';
 import type { CloudEvent } from '../../src/core/envelope.js';
 import { ConfigurationError, SyncError } from '../../src/core/errors.js';
@@ -13,9 +10,10 @@ import { OutboxWriter } from '../../src/postgres/outbox-writer.js';
 import { OutboxRelay, startRelay, type RelayConfig } from '../../src/postgres/relay.js';
 import { inTransaction } from '../../src/postgres/sql.js';
 import type { Publisher } from '../../src/transports/transport.js';
-import { createRedisStreamsTransport } from '../../src/transports/redis-streams/index.js';
-import { itemTopic, uniqueTopicName, type Item } from '../support/pipeline.js';
-import { POSTGRES_URL, REDIS_URL, describeWithServers, uniqueName } from '../support/servers.js';
+import { itemTopic, type Item } from '../support/pipeline.js';
+import { startFixture, type FixtureProcess } from '../support/child-process.js';
+import { useTestResources } from '../support/resources.js';
+import { POSTGRES_URL, describeWithServers, uniqueName, waitFor } from '../support/servers.js';
 
 const OWNER = 'relaytest';
 const CHILD = 'test/integration/fixtures/relay-child.ts';
@@ -49,57 +47,31 @@ class RecordingPublisher implements Publisher {
 }
 
 describeWithServers(['postgres', 'redis'], 'outbox relay', () => {
-  let pool: pg.Pool;
-  let redis: Redis;
-  const cleanups: (() => Promise<unknown>)[] = [];
-  const schemas: string[] = [];
-  const streams: string[] = [];
-
-  beforeAll(() => {
-    pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 12 });
-    redis = new Redis(REDIS_URL);
-  });
-  afterEach(async () => {
-    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
-    for (const schema of schemas.splice(0)) await pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-    if (streams.length) await redis.del(...streams.splice(0));
-  });
-  afterAll(async () => {
-    await pool.end();
-    redis.disconnect();
-  });
+  const r = useTestResources({ poolMax: 12 });
 
   /** A migrated schema of its own, with `topicCount` fresh topics and a writer. */
   async function setup(topicCount = 1): Promise<{ schema: string; writer: OutboxWriter; topics: Topic<Item>[] }> {
-    const schema = uniqueName('relay');
-    schemas.push(schema);
-    await migrate(pool, schema);
-    const topics = Array.from({ length: topicCount }, () => itemTopic(uniqueTopicName(), OWNER, []));
-    streams.push(...topics.map((t) => t.name));
+    const schema = r.schema('relay');
+    await migrate(r.pool, schema);
+    const topics = Array.from({ length: topicCount }, () => itemTopic(r.topic(), OWNER, []));
     return { schema, writer: new OutboxWriter({ service: OWNER, schema }), topics };
   }
 
   /** Writes one event per `seq` in one transaction; returns their event ids. */
   async function write(writer: OutboxWriter, topic: Topic<Item>, seqs: readonly number[]): Promise<string[]> {
-    const events = await inTransaction(pool, (tx) => writer.publishMany(tx, topic, seqs.map((seq) => ({ data: { id: 'k', seq } }))));
+    const events = await inTransaction(r.pool, (tx) => writer.publishMany(tx, topic, seqs.map((seq) => ({ data: { id: 'k', seq } }))));
     return events.map((e) => e.id);
   }
 
   async function relayOf(schema: string, publisher: Publisher, config: Partial<RelayConfig> = {}): Promise<OutboxRelay> {
     const relay = await startRelay({ connectionString: POSTGRES_URL, schema, publisher, ...config });
-    cleanups.push(() => relay.close());
+    r.defer(() => relay.close());
     return relay;
-  }
-
-  async function redisPublisher(): Promise<Publisher> {
-    const transport = await createRedisStreamsTransport({ url: REDIS_URL });
-    cleanups.push(() => transport.close());
-    return transport.publisher;
   }
 
   /** Event ids in a topic's stream, in stream order. */
   async function streamIds(topic: Topic<Item>): Promise<string[]> {
-    const entries = await redis.xrange(topic.name, '-', '+');
+    const entries = await r.redis.xrange(topic.name, '-', '+');
     return entries.map(([, fields]) => {
       const data = fields[fields.indexOf('data') + 1]!;
       return (JSON.parse(data) as CloudEvent).id;
@@ -108,7 +80,7 @@ describeWithServers(['postgres', 'redis'], 'outbox relay', () => {
 
   /** The outbox's event ids in (xid, id) order, with their topic. */
   async function outboxOrder(schema: string): Promise<{ event_id: string; topic: string; xid: string; id: string }[]> {
-    const { rows } = await pool.query<{ event_id: string; topic: string; xid: string; id: string }>(
+    const { rows } = await r.pool.query<{ event_id: string; topic: string; xid: string; id: string }>(
       `SELECT o.event_id, o.topic, o.xid::text AS xid, o.id::text AS id FROM "${schema}".outbox o ORDER BY o.xid, o.id`,
     );
     return rows;
@@ -123,21 +95,13 @@ describeWithServers(['postgres', 'redis'], 'outbox relay', () => {
     const signal = AbortSignal.timeout(timeoutMs);
     for (;;) {
       await relay.whenIdle({ signal });
-      if ((await outboxStatus(pool, schema)).pending === 0) return;
+      if ((await outboxStatus(r.pool, schema)).pending === 0) return;
     }
   }
 
-  async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await check())) {
-      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-      await sleep(20);
-    }
-  }
-
-  function spawnRelayChild(config: { schema: string; batchSize?: number; mode: 'hang-after-first-publish' | 'run' }): RelayChild {
-    const child = startChild(config);
-    cleanups.push(async () => {
+  function spawnRelayChild(config: { schema: string; batchSize?: number; mode: 'hang-after-first-publish' | 'run' }): FixtureProcess {
+    const child = startFixture(CHILD, config);
+    r.defer(async () => {
       child.process.kill('SIGKILL');
       await child.exited;
     });
@@ -147,7 +111,7 @@ describeWithServers(['postgres', 'redis'], 'outbox relay', () => {
   describe('order and completeness', () => {
     it('publishes the events of 50 concurrent transactions in (xid, id) order; the cursor ends at the last row', async () => {
       const { schema, writer, topics } = await setup(2);
-      const relay = await relayOf(schema, await redisPublisher(), { batchSize: 7 });
+      const relay = await relayOf(schema, (await r.transport()).publisher, { batchSize: 7 });
       await Promise.all(Array.from({ length: 50 }, (_, i) => write(writer, topics[i % 2]!, [3 * i, 3 * i + 1, 3 * i + 2])));
       await drain(relay, schema);
 
@@ -157,7 +121,7 @@ describeWithServers(['postgres', 'redis'], 'outbox relay', () => {
         expect(await streamIds(topic)).toEqual(order.filter((r) => r.topic === topic.name).map((r) => r.event_id));
       }
       const last = order[order.length - 1]!;
-      const status = await outboxStatus(pool, schema);
+      const status = await outboxStatus(r.pool, schema);
       expect(status).toMatchObject({ schema, pending: 0, oldestPendingAgeSeconds: 0, cursor: { xid: last.xid, id: last.id }, leader: relay.instanceId, fencingToken: 1, publishedTotal: 150 });
       expect(relay.stats()).toMatchObject({ published: 150, isLeader: true, fencingToken: 1 });
     });
@@ -174,7 +138,7 @@ describeWithServers(['postgres', 'redis'], 'outbox relay', () => {
       await t2.query('COMMIT');
       await relay.whenIdle({ signal: AbortSignal.timeout(20_000) });
       expect(publisher.ids()).toEqual([]); // T2's row is committed, but T1 (lower xid) is still open
-      expect((await outboxStatus(pool, schema)).pending).toBe(1);
+      expect((await outboxStatus(r.pool, schema)).pending).toBe(1);
 
       await t1.query('COMMIT');
       await drain(relay, schema);
@@ -205,7 +169,7 @@ describeWithServers(['postgres', 'redis'], 'outbox relay', () => {
 
     it('is woken by NOTIFY at commit, not by its (here 60 s) poll', async () => {
       const { schema, writer, topics: [topic] } = await setup();
-      const relay = await relayOf(schema, await redisPublisher(), { pollIntervalMs: 60_000 });
+      const relay = await relayOf(schema, (await r.transport()).publisher, { pollIntervalMs: 60_000 });
       await drain(relay, schema); // the first read is done; from now on only a wake-up reads
       const [id] = await write(writer, topic!, [1]);
       await waitFor('the event to be published', async () => (await streamIds(topic!)).includes(id!), 10_000);
@@ -214,9 +178,9 @@ describeWithServers(['postgres', 'redis'], 'outbox relay', () => {
 
     /** A connection in an open transaction, rolled back and released after the test. */
     async function transaction(): Promise<pg.PoolClient> {
-      const client = await pool.connect();
+      const client = await r.pool.connect();
       await client.query('BEGIN');
-      cleanups.push(async () => {
+      r.defer(async () => {
         await client.query('ROLLBACK').catch(() => undefined);
         client.release();
       });
@@ -232,8 +196,8 @@ describeWithServers(['postgres', 'redis'], 'outbox relay', () => {
       const errors: unknown[] = [];
       const relay = await relayOf(schema, publisher, { hooks: { onError: (e) => errors.push(e) } });
       const ids = await write(writer, topic!, [1, 2, 3]);
-      await waitFor('two failed publishes', () => errors.length >= 2);
-      expect(await outboxStatus(pool, schema)).toMatchObject({ pending: 3, cursor: { id: '0' } });
+      await waitFor('two failed publishes', () => errors.length >= 2, 20_000);
+      expect(await outboxStatus(r.pool, schema)).toMatchObject({ pending: 3, cursor: { id: '0' } });
 
       publisher.failing = false;
       await drain(relay, schema);
@@ -254,9 +218,9 @@ describeWithServers(['postgres', 'redis'], 'outbox relay', () => {
       const fifth = (await outboxOrder(schema))[4]!;
       expect(marker).toEqual({ count: 5, lastId: fifth.id });
       expect(await streamIds(topic!)).toEqual(ids.slice(0, 5)); // acknowledged by Redis …
-      expect((await outboxStatus(pool, schema)).cursor).toEqual({ xid: '0', id: '0' }); // … but not marked sent
+      expect((await outboxStatus(r.pool, schema)).cursor).toEqual({ xid: '0', id: '0' }); // … but not marked sent
 
-      const relay = await relayOf(schema, await redisPublisher());
+      const relay = await relayOf(schema, (await r.transport()).publisher);
       await drain(relay, schema);
       const published = await streamIds(topic!);
       expect(published).toEqual([...ids.slice(0, 5), ...ids]); // the killed batch twice, nothing lost
@@ -269,13 +233,13 @@ describeWithServers(['postgres', 'redis'], 'outbox relay', () => {
       const leader = JSON.parse((await child.line(/^STARTED /)).slice('STARTED '.length)) as { isLeader: boolean; fencingToken: number };
       expect(leader.isLeader).toBe(true);
 
-      const standby = await relayOf(schema, await redisPublisher(), { instanceId: 'standby' });
+      const standby = await relayOf(schema, (await r.transport()).publisher, { instanceId: 'standby' });
       expect(standby.isLeader).toBe(false);
       const first = await write(writer, topic!, [1, 2, 3, 4, 5]);
-      await waitFor('the child leader to publish and mark sent', async () => (await outboxStatus(pool, schema)).pending === 0);
+      await waitFor('the child leader to publish and mark sent', async () => (await outboxStatus(r.pool, schema)).pending === 0, 20_000);
       expect(await streamIds(topic!)).toEqual(first);
       expect(standby.stats()).toMatchObject({ published: 0, isLeader: false, fencingToken: null });
-      expect((await outboxStatus(pool, schema)).leader).toBe(`child-${child.process.pid}`);
+      expect((await outboxStatus(r.pool, schema)).leader).toBe(`child-${child.process.pid}`);
 
       child.process.kill('SIGKILL');
       await child.exited;
@@ -285,24 +249,24 @@ describeWithServers(['postgres', 'redis'], 'outbox relay', () => {
       await drain(standby, schema);
       expect(await streamIds(topic!)).toEqual([...first, ...second]);
       expect(standby.stats().fencingToken).toBeGreaterThan(leader.fencingToken);
-      expect(await outboxStatus(pool, schema)).toMatchObject({ leader: 'standby', fencingToken: standby.stats().fencingToken });
+      expect(await outboxStatus(r.pool, schema)).toMatchObject({ leader: 'standby', fencingToken: standby.stats().fencingToken });
     });
 
     it('stands a fenced leader down: its cursor update affects no row and it publishes no more', async () => {
       const { schema, writer, topics: [topic] } = await setup();
-      const publisher = await redisPublisher();
+      const publisher = (await r.transport()).publisher;
       const errors: unknown[] = [];
       // Long heartbeat and retry, so the stale token is found by the cursor update and the relay stays down.
       const stale = await relayOf(schema, publisher, { leaderRetryMs: 60_000, heartbeatIntervalMs: 60_000, hooks: { onError: (e) => errors.push(e) } });
       const [e1] = await write(writer, topic!, [1]);
       await drain(stale, schema);
-      const before = await outboxStatus(pool, schema);
+      const before = await outboxStatus(r.pool, schema);
 
-      await pool.query(`UPDATE "${schema}".outbox_relay SET fencing_token = fencing_token + 1`);
+      await r.pool.query(`UPDATE "${schema}".outbox_relay SET fencing_token = fencing_token + 1`);
       const [e2] = await write(writer, topic!, [2]);
-      await waitFor('RELAY_FENCED', () => errors.some((e) => e instanceof SyncError && e.code === 'RELAY_FENCED'));
+      await waitFor('RELAY_FENCED', () => errors.some((e) => e instanceof SyncError && e.code === 'RELAY_FENCED'), 20_000);
       expect(stale.stats()).toMatchObject({ published: 1, isLeader: false, fencingToken: null });
-      expect(await outboxStatus(pool, schema)).toMatchObject({ cursor: before.cursor, pending: 1, publishedTotal: 1 });
+      expect(await outboxStatus(r.pool, schema)).toMatchObject({ cursor: before.cursor, pending: 1, publishedTotal: 1 });
       expect(await streamIds(topic!)).toEqual([e1, e2]); // e2 reached the broker but was never marked sent
 
       const [e3] = await write(writer, topic!, [3]);
@@ -310,7 +274,7 @@ describeWithServers(['postgres', 'redis'], 'outbox relay', () => {
       await drain(successor, schema);
       expect(await streamIds(topic!)).toEqual([e1, e2, e2, e3]);
       expect(stale.stats().published).toBe(1);
-      expect(await outboxStatus(pool, schema)).toMatchObject({ leader: 'successor', fencingToken: before.fencingToken + 2, pending: 0 });
+      expect(await outboxStatus(r.pool, schema)).toMatchObject({ leader: 'successor', fencingToken: before.fencingToken + 2, pending: 0 });
     });
 
     it('close() mid-publish abandons the batch without moving the cursor and releases the lock', async () => {
@@ -318,15 +282,15 @@ describeWithServers(['postgres', 'redis'], 'outbox relay', () => {
       const stalled = new RecordingPublisher();
       let release!: () => void;
       stalled.gate = new Promise<void>((resolve) => (release = resolve));
-      cleanups.push(() => Promise.resolve(release()));
+      r.defer(() => Promise.resolve(release()));
       const relay = await relayOf(schema, stalled);
       const ids = await write(writer, topic!, [1, 2, 3]);
-      await waitFor('the publish to start', () => stalled.calls === 1);
+      await waitFor('the publish to start', () => stalled.calls === 1, 20_000);
 
       await relay.close();
       await relay.close(); // idempotent
       expect(relay.isLeader).toBe(false);
-      expect(await outboxStatus(pool, schema)).toMatchObject({ pending: 3, cursor: { id: '0' } });
+      expect(await outboxStatus(r.pool, schema)).toMatchObject({ pending: 3, cursor: { id: '0' } });
       await expect(relay.whenIdle()).rejects.toMatchObject({ code: 'RELAY_CLOSED' });
 
       const next = new RecordingPublisher();
@@ -339,11 +303,11 @@ describeWithServers(['postgres', 'redis'], 'outbox relay', () => {
   describe('administration', () => {
     it('replays sent rows by time and topic without touching the cursor; dryRun publishes nothing; purge keeps unsent rows', async () => {
       const { schema, writer, topics: [a, b] } = await setup(2);
-      const publisher = await redisPublisher();
+      const publisher = (await r.transport()).publisher;
       const relay = await relayOf(schema, publisher);
       const old = [...(await write(writer, a!, [1, 2])), ...(await write(writer, b!, [1]))];
       await drain(relay, schema);
-      const now = (await pool.query<{ now: Date }>('SELECT clock_timestamp() AS now')).rows[0]!.now;
+      const now = (await r.pool.query<{ now: Date }>('SELECT clock_timestamp() AS now')).rows[0]!.now;
       const since = new Date(now.getTime() + 1); // Date keeps ms, created_at keeps µs
       await sleep(5);
       const recentA = [...(await write(writer, a!, [3, 4])), ...(await write(writer, a!, [5]))];
@@ -351,44 +315,44 @@ describeWithServers(['postgres', 'redis'], 'outbox relay', () => {
       await drain(relay, schema);
       await relay.close();
       const unsent = await write(writer, a!, [6]);
-      const statusBefore = await outboxStatus(pool, schema);
+      const statusBefore = await outboxStatus(r.pool, schema);
       const streamA = await streamIds(a!);
       const streamB = await streamIds(b!);
 
-      expect(await replayOutbox(pool, publisher, { schema, since, topic: a!.name, dryRun: true })).toEqual({ matched: 3, published: 0 });
+      expect(await replayOutbox(r.pool, publisher, { schema, since, topic: a!.name, dryRun: true })).toEqual({ matched: 3, published: 0 });
       expect(await streamIds(a!)).toEqual(streamA);
 
       const progress: [number, number][] = [];
-      const replayed = await replayOutbox(pool, publisher, { schema, since, topic: a!.name, batchSize: 2, onProgress: (done, total) => progress.push([done, total]) });
+      const replayed = await replayOutbox(r.pool, publisher, { schema, since, topic: a!.name, batchSize: 2, onProgress: (done, total) => progress.push([done, total]) });
       expect(replayed).toEqual({ matched: 3, published: 3 });
       expect(await streamIds(a!)).toEqual([...streamA, ...recentA]);
       expect(await streamIds(b!)).toEqual(streamB);
       expect(progress).toEqual([[0, 3], [2, 3], [3, 3]]);
 
-      const everything = await replayOutbox(pool, publisher, { schema, since: new Date(0), dryRun: true });
+      const everything = await replayOutbox(r.pool, publisher, { schema, since: new Date(0), dryRun: true });
       expect(everything.matched).toBe(old.length + recentA.length + recentB.length);
       const controller = new AbortController();
       controller.abort(new Error('stop'));
-      await expect(replayOutbox(pool, publisher, { schema, since, signal: controller.signal })).rejects.toThrow('stop');
-      expect(await outboxStatus(pool, schema)).toMatchObject({ cursor: statusBefore.cursor, pending: 1 });
+      await expect(replayOutbox(r.pool, publisher, { schema, since, signal: controller.signal })).rejects.toThrow('stop');
+      expect(await outboxStatus(r.pool, schema)).toMatchObject({ cursor: statusBefore.cursor, pending: 1 });
 
-      await pool.query(`UPDATE "${schema}".outbox SET created_at = created_at - interval '2 days' WHERE event_id = ANY($1)`, [[...old, ...unsent]]);
-      expect(await purgeOutbox(pool, schema, 24 * 60 * 60 * 1_000)).toBe(old.length);
+      await r.pool.query(`UPDATE "${schema}".outbox SET created_at = created_at - interval '2 days' WHERE event_id = ANY($1)`, [[...old, ...unsent]]);
+      expect(await purgeOutbox(r.pool, schema, 24 * 60 * 60 * 1_000)).toBe(old.length);
       const left = (await outboxOrder(schema)).map((r) => r.event_id);
       expect(new Set(left)).toEqual(new Set([...recentA, ...recentB, ...unsent]));
     });
 
     it('the leader purges sent rows past retention on its own schedule', async () => {
       const { schema, writer, topics: [topic] } = await setup();
-      const relay = await relayOf(schema, await redisPublisher(), { retentionMs: 60 * 60 * 1_000, purgeIntervalMs: 50 });
+      const relay = await relayOf(schema, (await r.transport()).publisher, { retentionMs: 60 * 60 * 1_000, purgeIntervalMs: 50 });
       await write(writer, topic!, [1, 2, 3]);
       await drain(relay, schema);
-      await pool.query(`UPDATE "${schema}".outbox SET created_at = created_at - interval '2 hours'`);
+      await r.pool.query(`UPDATE "${schema}".outbox SET created_at = created_at - interval '2 hours'`);
       const kept = await write(writer, topic!, [4]);
       await drain(relay, schema);
-      await waitFor('the purge', async () => (await outboxOrder(schema)).length === 1);
+      await waitFor('the purge', async () => (await outboxOrder(schema)).length === 1, 20_000);
       expect((await outboxOrder(schema)).map((r) => r.event_id)).toEqual(kept);
-      expect(await outboxStatus(pool, schema)).toMatchObject({ pending: 0, publishedTotal: 4 });
+      expect(await outboxStatus(r.pool, schema)).toMatchObject({ pending: 0, publishedTotal: 4 });
     });
 
     it('rejects configuration that cannot work, naming the field', async () => {
@@ -402,47 +366,4 @@ describeWithServers(['postgres', 'redis'], 'outbox relay', () => {
   });
 });
 
-interface RelayChild {
-  readonly process: ChildProcess;
-  readonly exited: Promise<void>;
-  /** The first stdout line matching `pattern` (within 30 s). */
-  line(pattern: RegExp): Promise<string>;
-}
 
-function startChild(config: object): RelayChild {
-  const child = spawn(process.execPath, ['--import', 'tsx', CHILD], {
-    env: { ...process.env, DATABASE_URL: POSTGRES_URL, REDIS_URL, DATASYNC_CHILD: JSON.stringify(config) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const lines: string[] = [];
-  const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    lines.push(line);
-    for (const waiter of [...waiters]) {
-      if (waiter.pattern.test(line)) {
-        waiters.splice(waiters.indexOf(waiter), 1);
-        waiter.resolve(line);
-      }
-    }
-  });
-  const exited = new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) resolve();
-    else child.once('exit', () => resolve());
-  });
-  return {
-    process: child,
-    exited,
-    line: (pattern) => {
-      const seen = lines.find((l) => pattern.test(l));
-      if (seen) return Promise.resolve(seen);
-      const timeout = AbortSignal.timeout(30_000);
-      return Promise.race([
-        new Promise<string>((resolve) => waiters.push({ pattern, resolve })),
-        exited.then(() => {
-          throw new Error(`${CHILD} exited before printing ${pattern}`);
-        }),
-        new Promise<never>((_, reject) => timeout.addEventListener('abort', () => reject(new Error(`${CHILD} did not print ${pattern} within 30 s`)))),
-      ]);
-    },
-  };
-}

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { defineTopic, type Topic } from '../../src/core/contracts.js';
+import { createEnvelope, type CloudEvent } from '../../src/core/envelope.js';
 import type { Migration } from '../../src/postgres/migrations.js';
 import type { SqlExecutor } from '../../src/postgres/sql.js';
 import { defineService, on, type HandlerArgs, type Service } from '../../src/runtime/service.js';
@@ -53,4 +54,9 @@ export function effectService(name: string, topic: Topic<Item>, before?: (args: 
       }),
     ],
   });
+}
+
+/** An envelope of the test topic as its owner would publish it (keyed by the item id). */
+export function itemEvent(topicName: string, owner: string, data: Item, id?: string): CloudEvent<Item> {
+  return createEnvelope({ topic: topicName, version: 1, source: owner, data, id, partitionKey: data.id, subject: data.id });
 }
