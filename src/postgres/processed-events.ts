@@ -26,6 +26,22 @@ export class ProcessedEvents {
     return result.rowCount === 1;
   }
 
+  /**
+   * {@link claim} for many events with one statement: element i of the result is
+   * true when `events[i]` was not yet recorded. Of repeated ids, the first wins.
+   */
+  async claimMany(tx: SqlExecutor, consumer: string, events: readonly { eventId: string; topic: string }[]): Promise<boolean[]> {
+    if (events.length === 0) return [];
+    const result = await tx.query<{ event_id: string }>(
+      `INSERT INTO ${this.#table} (consumer, event_id, topic)
+       SELECT $1, e.id, e.topic FROM unnest($2::text[], $3::text[]) AS e(id, topic)
+       ON CONFLICT DO NOTHING RETURNING event_id`,
+      [consumer, events.map((e) => e.eventId), events.map((e) => e.topic)],
+    );
+    const inserted = new Set(result.rows.map((row) => row.event_id));
+    return events.map((e) => inserted.delete(e.eventId));
+  }
+
   /** True if `consumer` has processed the event. */
   async has(db: SqlExecutor, consumer: string, eventId: string): Promise<boolean> {
     const result = await db.query(`SELECT 1 FROM ${this.#table} WHERE consumer = $1 AND event_id = $2`, [consumer, eventId]);

@@ -14,7 +14,7 @@ import { deadLetter } from './middleware/dead-letter.js';
 import { envelopeCheck } from './middleware/envelope-check.js';
 import { idempotency } from './middleware/idempotency.js';
 import { retryFailures } from './middleware/retry.js';
-import { inConsumerTransaction } from './middleware/transaction.js';
+import { inConsumerTransaction, type ClaimTag } from './middleware/transaction.js';
 import { validateSchema } from './middleware/validate.js';
 import { OrderedLanes } from './ordered-lanes.js';
 import { compose, type Handler, type InboundMessage, type Outcome } from './pipeline.js';
@@ -104,7 +104,9 @@ export class Consumer {
   readonly #config: ConsumerConfig & Required<Pick<ConsumerConfig, 'concurrency' | 'maxInFlight' | 'fetchBatchSize' | 'migrate' | 'redeliveryDelayMs'>>;
   readonly #abort = new AbortController();
   readonly #lanes: OrderedLanes;
-  readonly #committer: GroupCommitter;
+  readonly #committer: GroupCommitter<ClaimTag, boolean>;
+  /** Acks sent and not yet answered; close() waits for them. */
+  readonly #acks = new Set<Promise<void>>();
   readonly #pipeline: Handler;
   readonly #stats: ConsumerStats = { applied: 0, duplicate: 0, stale: 0, retried: 0, dead_lettered: 0, inFlight: 0, transactions: 0 };
   readonly #waiters = new Map<string, ((outcome: Outcome) => void)[]>();
@@ -124,7 +126,8 @@ export class Consumer {
     this.service = service;
     this.instanceId = config.instanceId ?? newInstanceId();
     this.#lanes = new OrderedLanes(merged.concurrency, merged.maxInFlight);
-    this.#committer = new GroupCommitter(config.pool, config.groupCommit);
+    const processed = new ProcessedEvents(service.schema);
+    this.#committer = new GroupCommitter<ClaimTag, boolean>(config.pool, config.groupCommit, (tx, tags) => processed.claimMany(tx, service.name, tags));
     const runner = createRetryRunner(retryWithDefaults(config.retry));
     this.#pipeline = compose(
       [
@@ -133,7 +136,7 @@ export class Consumer {
         envelopeCheck,
         validateSchema,
         inConsumerTransaction(this.#committer),
-        idempotency(new ProcessedEvents(service.schema)),
+        idempotency(processed),
       ],
       async (message) => {
         const result = await message.subscription.handle({
@@ -160,9 +163,10 @@ export class Consumer {
     return { ...this.#stats, inFlight: this.#lanes.size, transactions: this.#committer.batches };
   }
 
-  /** Resolves when nothing is in flight (it may still be waiting for new messages). */
-  whenIdle(): Promise<void> {
-    return this.#lanes.whenIdle();
+  /** Resolves when nothing is in flight, acks included (it may still be waiting for new messages). */
+  async whenIdle(): Promise<void> {
+    await this.#lanes.whenIdle();
+    await Promise.allSettled([...this.#acks]);
   }
 
   /**
@@ -189,6 +193,7 @@ export class Consumer {
       this.#abort.abort();
       await Promise.allSettled(this.#pumps);
       await this.#lanes.whenIdle();
+      await Promise.allSettled([...this.#acks]);
     })();
     return this.#closing;
   }
@@ -242,12 +247,11 @@ export class Consumer {
     this.#stats[outcome] += 1;
     const info: SettledInfo = { topic: delivery.topic, deliveryId: delivery.id, event: message.event, outcome, attempts: Math.max(1, message.failures.attempts + (outcome === 'dead_lettered' ? 0 : 1)), committedAtMs };
     if (this.#config.hooks?.beforeAck) await this.#config.hooks.beforeAck(info);
-    try {
-      await delivery.ack();
-    } catch (error) {
-      // The effect is committed; a redelivery will be absorbed as a duplicate.
-      this.#config.hooks?.onError?.(error, { topic: delivery.topic, deliveryId: delivery.id });
-    }
+    // The effect is committed: the lane goes on without waiting for the broker's answer.
+    // A lost ack only means a redelivery, which processed_events absorbs.
+    const ack = delivery.ack().catch((error: unknown) => this.#config.hooks?.onError?.(error, { topic: delivery.topic, deliveryId: delivery.id }));
+    this.#acks.add(ack);
+    void ack.finally(() => this.#acks.delete(ack));
     this.#config.hooks?.onSettled?.(info);
     const id = message.event?.id;
     if (id !== undefined) {

@@ -8,8 +8,16 @@ export interface GroupCommitConfig {
   readonly parallel?: number;
 }
 
-interface Unit {
-  readonly work: (tx: SqlExecutor) => Promise<unknown>;
+/**
+ * A step run first in every transaction, over the tags of all its units, returning
+ * one result per unit (in order) that is handed to that unit's work. The consumer
+ * uses it to record every event of the batch in `processed_events` with one statement.
+ */
+export type BatchPrelude<Tag, Prepared> = (tx: SqlExecutor, tags: readonly Tag[]) => Promise<readonly Prepared[]>;
+
+interface Unit<Tag, Prepared> {
+  readonly tag: Tag;
+  readonly work: (tx: SqlExecutor, prepared: Prepared | undefined) => Promise<unknown>;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
   result?: unknown;
@@ -27,20 +35,23 @@ interface Unit {
  * transaction (their effects were rolled back too). If COMMIT fails, every unit of
  * the batch is rejected; callers retry and idempotency absorbs any that did commit.
  * Units must not depend on each other; the runtime never puts two events of one
- * entity in flight at once.
+ * entity in flight at once. A statement costs a round trip and server CPU on every
+ * unit, so work that all units share (the idempotency record) belongs in the prelude.
  */
-export class GroupCommitter {
+export class GroupCommitter<Tag = undefined, Prepared = undefined> {
   readonly #pool: SqlPool;
   readonly #maxBatch: number;
   readonly #parallel: number;
-  readonly #queue: Unit[] = [];
+  readonly #prelude: BatchPrelude<Tag, Prepared> | undefined;
+  readonly #queue: Unit<Tag, Prepared>[] = [];
   #inFlight = 0;
   #batches = 0;
 
-  constructor(pool: SqlPool, config: GroupCommitConfig = {}) {
+  constructor(pool: SqlPool, config: GroupCommitConfig = {}, prelude?: BatchPrelude<Tag, Prepared>) {
     this.#pool = pool;
     this.#maxBatch = config.maxBatch ?? 128;
     this.#parallel = config.parallel ?? 2;
+    this.#prelude = prelude;
   }
 
   /** Transactions committed so far. */
@@ -48,10 +59,13 @@ export class GroupCommitter {
     return this.#batches;
   }
 
-  /** Runs `work` in a shared transaction; resolves with its result after COMMIT. */
-  run<T>(work: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+  /**
+   * Runs `work` in a shared transaction; resolves with its result after COMMIT. `tag`
+   * goes to the prelude, whose result for this unit is passed to `work`.
+   */
+  run<T>(tag: Tag, work: (tx: SqlExecutor, prepared: Prepared | undefined) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      this.#queue.push({ tag, work, resolve: resolve as (value: unknown) => void, reject });
       this.#pump();
     });
   }
@@ -67,7 +81,7 @@ export class GroupCommitter {
     }
   }
 
-  async #runBatch(batch: Unit[]): Promise<void> {
+  async #runBatch(batch: Unit<Tag, Prepared>[]): Promise<void> {
     let client: Awaited<ReturnType<SqlPool['connect']>>;
     try {
       client = await this.#pool.connect();
@@ -78,10 +92,11 @@ export class GroupCommitter {
     let broken: Error | undefined;
     try {
       await client.query('BEGIN');
+      const prepared = this.#prelude ? await this.#prelude(client, batch.map((unit) => unit.tag)) : [];
       for (let i = 0; i < batch.length; i++) {
         const unit = batch[i]!;
         try {
-          unit.result = await unit.work(client);
+          unit.result = await unit.work(client, prepared[i]);
         } catch (error) {
           try {
             await client.query('ROLLBACK');
@@ -98,7 +113,7 @@ export class GroupCommitter {
       this.#batches += 1;
       for (const unit of batch) unit.resolve(unit.result);
     } catch (error) {
-      // BEGIN or COMMIT failed: the connection is suspect and the outcome unknown.
+      // BEGIN, the prelude or COMMIT failed: the connection is suspect and the outcome unknown.
       broken = error as Error;
       for (const unit of batch) unit.reject(error);
     } finally {

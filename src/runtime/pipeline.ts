@@ -28,6 +28,11 @@ export interface InboundMessage {
   readonly attempt: number;
   /** The consumer's open transaction, set by the transaction middleware. */
   readonly tx?: SqlExecutor;
+  /**
+   * Set when the transaction already recorded the event in `processed_events` for the
+   * whole batch: true if this is its first processing, false for a duplicate.
+   */
+  readonly claimed?: boolean;
   readonly failures: FailureLog;
   readonly signal: AbortSignal;
 }

@@ -213,6 +213,7 @@ describeWithServers(['postgres', 'redis'], 'pipeline: outbox → relay → Redis
 
       const survivor = await consumerOf(effectService(name, topic), { transport: await r.transport({ ...REDELIVERY, processingTimeoutMs: 1_000 }) });
       for (const event of events) await survivor.whenProcessed(event.id);
+      await survivor.whenIdle();
       const rows = await effects(name);
       expect(rows.map((r) => r.seq)).toEqual([1, 2, 3]);
       expect(survivor.stats()).toMatchObject(mode === 'after-commit' ? { duplicate: 1, applied: 2 } : { applied: 3 });
