@@ -10,7 +10,11 @@ export interface OutboxWriterConfig {
   readonly service: string;
   /** The schema holding `outbox`; default: the service name. */
   readonly schema?: string;
-  /** Send `NOTIFY` so the relay wakes at commit; default true. */
+  /**
+   * Send `NOTIFY` inside the caller's transaction so the relay wakes at commit. Default
+   * false: PostgreSQL serializes the commits of notifying transactions (see
+   * {@link OutboxNotifier}); the producer notifies after commit instead, and the relay polls.
+   */
   readonly notify?: boolean;
 }
 
@@ -46,7 +50,7 @@ export class OutboxWriter {
     this.service = config.service;
     this.schema = config.schema ?? config.service;
     this.#table = `${quoteIdent(this.schema)}.outbox`;
-    this.#notify = config.notify === false ? undefined : outboxChannel(this.schema);
+    this.#notify = config.notify === true ? outboxChannel(this.schema) : undefined;
   }
 
   /** Validates and writes one event in `tx`; returns the envelope as it will be published. */

@@ -37,8 +37,17 @@ export interface RelayConfig {
   readonly instanceId?: string;
   /** Most rows read, published and marked sent per round. Default 500. */
   readonly batchSize?: number;
-  /** Fallback poll when no NOTIFY arrives. Default 1000 ms. */
+  /**
+   * Longest wait for a NOTIFY after reads that found nothing. Default 1000 ms. The wait
+   * starts at `activePollMs` after the last non-empty read and doubles up to this, so a
+   * busy outbox is read continuously and an idle one about once a second.
+   */
   readonly pollIntervalMs?: number;
+  /**
+   * First wait after a read that found nothing, following one that found rows. Default 2 ms:
+   * under steady load it lets a few events gather per round (fewer statements per event).
+   */
+  readonly activePollMs?: number;
   /** How often a standby tries to take the leader lock. Default 1000 ms. */
   readonly leaderRetryMs?: number;
   /** Longest time the leader goes without touching `heartbeat_at` (and checking its fencing token). Default 2000 ms. */
@@ -55,6 +64,7 @@ export interface RelayConfig {
 export const DEFAULT_RELAY_CONFIG = {
   batchSize: 500,
   pollIntervalMs: 1_000,
+  activePollMs: 2,
   leaderRetryMs: 1_000,
   heartbeatIntervalMs: 2_000,
   retentionMs: 7 * 24 * 60 * 60 * 1_000,
@@ -106,7 +116,7 @@ function validate(config: ResolvedConfig): ResolvedConfig {
   }
   if (typeof config.publisher?.publish !== 'function') throw new ConfigurationError('publisher', config.publisher, 'a Publisher (an object with publish())');
   if (!config.instanceId) throw new ConfigurationError('instanceId', config.instanceId, 'a non-empty string');
-  const positive = ['batchSize', 'pollIntervalMs', 'leaderRetryMs', 'heartbeatIntervalMs', 'retentionMs', 'purgeIntervalMs'] as const;
+  const positive = ['batchSize', 'pollIntervalMs', 'activePollMs', 'leaderRetryMs', 'heartbeatIntervalMs', 'retentionMs', 'purgeIntervalMs'] as const;
   for (const field of positive) {
     const value = config[field];
     if (!Number.isInteger(value) || value < 1) throw new ConfigurationError(field, value, 'a positive integer');
@@ -389,6 +399,7 @@ export class OutboxRelay {
     this.#nextPurge = Date.now();
     started();
     let heldBackDelay = HELD_BACK_POLL.initialMs;
+    let idleDelay = this.#config.activePollMs;
     while (!this.#isClosing) {
       this.#maybePurge();
       this.#wake.clear();
@@ -401,6 +412,7 @@ export class OutboxRelay {
       const batch = result.rows.filter((r) => r.id !== null);
       const heldBack = result.rows[0]?.held_back ?? false;
       if (batch.length > 0) {
+        idleDelay = this.#config.activePollMs;
         if (!(await this.#publish(client, leader, batch))) return;
         await this.#markSent(client, leader, batch);
         // A full batch: more may be waiting. A whenIdle() caller needs an empty read to resolve.
@@ -408,9 +420,10 @@ export class OutboxRelay {
       } else {
         this.#resolveIdleWaiters(read);
       }
-      let delay = this.#config.pollIntervalMs;
+      let delay = idleDelay;
+      idleDelay = Math.min(idleDelay * 2, this.#config.pollIntervalMs);
       if (heldBack) {
-        delay = heldBackDelay;
+        delay = Math.min(delay, heldBackDelay);
         heldBackDelay = Math.min(heldBackDelay * 2, HELD_BACK_POLL.maxMs);
       } else {
         heldBackDelay = HELD_BACK_POLL.initialMs;

@@ -73,3 +73,34 @@ export async function applyLastWriteWins(tx: SqlExecutor, change: ReadModelChang
   );
   return result.rowCount === 1 ? 'applied' : 'stale';
 }
+
+/**
+ * {@link applyIfNewer} for many changes of one table with one statement, for batch
+ * handlers (`onBatch`). Returns `applied` or `stale` per change, in order. Of several
+ * changes to one id, only the highest version can apply.
+ */
+export async function applyIfNewerMany(tx: SqlExecutor, changes: readonly ReadModelChange[]): Promise<('applied' | 'stale')[]> {
+  if (changes.length === 0) return [];
+  const { schema, table: name } = changes[0]!;
+  const table = `${quoteIdent(schema)}.${quoteIdent(name, 'table')}`;
+  const best = new Map<string, number>();
+  changes.forEach((change, i) => {
+    if (change.version === undefined) throw new TypeError(`applyIfNewerMany(${name}, ${change.id}): the event has no entityversion; use applyLastWriteWins for owners without versions`);
+    if (change.schema !== schema || change.table !== name) throw new TypeError(`applyIfNewerMany: every change must target ${schema}.${name}`);
+    const current = best.get(change.id);
+    if (current === undefined || changes[current]!.version! < change.version) best.set(change.id, i);
+  });
+  const chosen = [...best.values()].map((i) => changes[i]!);
+  const result = await tx.query<{ id: string }>(
+    `INSERT INTO ${table} AS t (id, version, event_time, event_id, deleted, data)
+     SELECT * FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::text[], $5::boolean[], $6::jsonb[])
+     ON CONFLICT (id) DO UPDATE SET version = EXCLUDED.version, event_time = EXCLUDED.event_time, event_id = EXCLUDED.event_id,
+       deleted = EXCLUDED.deleted, data = EXCLUDED.data, updated_at = now()
+     WHERE t.version < EXCLUDED.version
+     RETURNING id`,
+    [chosen.map((c) => c.id), chosen.map((c) => c.version), chosen.map((c) => c.eventTime), chosen.map((c) => c.eventId),
+      chosen.map((c) => c.data === null), chosen.map((c) => (c.data === null ? null : JSON.stringify(c.data)))],
+  );
+  const applied = new Set(result.rows.map((row) => row.id));
+  return changes.map((change, i) => (best.get(change.id) === i && applied.has(change.id) ? 'applied' : 'stale'));
+}

@@ -57,7 +57,7 @@ export interface ConsumerConfig {
   readonly fetchBatchSize?: number;
   /** Retry policy; default `maxRetries 3`, backoff 100 ms doubling to 2 s with jitter. */
   readonly retry?: Partial<Omit<RetryOptions, 'backoff'>> & { backoff?: Partial<BackoffOptions> };
-  /** Group commit of consumer transactions; default 128 events per transaction, 2 in flight. */
+  /** Group commit of consumer transactions; default at most 128 events per transaction, 1 in flight. */
   readonly groupCommit?: GroupCommitConfig;
   /** Apply datasync's and the service's migrations at start. Default true. */
   readonly migrate?: boolean;

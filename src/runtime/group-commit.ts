@@ -4,7 +4,11 @@ import type { SqlExecutor, SqlPool } from '../postgres/sql.js';
 export interface GroupCommitConfig {
   /** Most units in one transaction. Default 128. */
   readonly maxBatch?: number;
-  /** Transactions in flight at once (each on its own connection). Default 2. */
+  /**
+   * Transactions in flight at once (each on its own connection). Default 1: every commit
+   * is a WAL flush, and units that arrive while one is in flight make the next batch
+   * larger, which is what keeps a busy consumer's cost per event low.
+   */
   readonly parallel?: number;
 }
 
@@ -15,9 +19,26 @@ export interface GroupCommitConfig {
  */
 export type BatchPrelude<Tag, Prepared> = (tx: SqlExecutor, tags: readonly Tag[]) => Promise<readonly Prepared[]>;
 
+/**
+ * Lets the units of one group in a transaction run as one call (a batch handler).
+ * If that call throws, the transaction is rolled back and each of those units runs
+ * alone through its own `work` in later transactions, so a failing unit fails alone.
+ */
+export interface Batchable<Prepared> {
+  /** Units with the same group (compared with ===) in one transaction run together. */
+  readonly group: object;
+  /** This unit's input to `run`. */
+  readonly item: unknown;
+  /** Runs the units of a group at once; returns one result per unit, in order. */
+  readonly run: (tx: SqlExecutor, units: readonly { readonly prepared: Prepared | undefined; readonly item: unknown }[]) => Promise<readonly unknown[]>;
+}
+
 interface Unit<Tag, Prepared> {
   readonly tag: Tag;
   readonly work: (tx: SqlExecutor, prepared: Prepared | undefined) => Promise<unknown>;
+  readonly batchable: Batchable<Prepared> | undefined;
+  /** Set after its group's batch call failed: runs through `work` from then on. */
+  solo: boolean;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
   result?: unknown;
@@ -50,7 +71,7 @@ export class GroupCommitter<Tag = undefined, Prepared = undefined> {
   constructor(pool: SqlPool, config: GroupCommitConfig = {}, prelude?: BatchPrelude<Tag, Prepared>) {
     this.#pool = pool;
     this.#maxBatch = config.maxBatch ?? 128;
-    this.#parallel = config.parallel ?? 2;
+    this.#parallel = config.parallel ?? 1;
     this.#prelude = prelude;
   }
 
@@ -63,9 +84,9 @@ export class GroupCommitter<Tag = undefined, Prepared = undefined> {
    * Runs `work` in a shared transaction; resolves with its result after COMMIT. `tag`
    * goes to the prelude, whose result for this unit is passed to `work`.
    */
-  run<T>(tag: Tag, work: (tx: SqlExecutor, prepared: Prepared | undefined) => Promise<T>): Promise<T> {
+  run<T>(tag: Tag, work: (tx: SqlExecutor, prepared: Prepared | undefined) => Promise<T>, batchable?: Batchable<Prepared>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ tag, work, resolve: resolve as (value: unknown) => void, reject });
+      this.#queue.push({ tag, work, batchable, solo: false, resolve: resolve as (value: unknown) => void, reject });
       this.#pump();
     });
   }
@@ -93,8 +114,30 @@ export class GroupCommitter<Tag = undefined, Prepared = undefined> {
     try {
       await client.query('BEGIN');
       const prepared = this.#prelude ? await this.#prelude(client, batch.map((unit) => unit.tag)) : [];
+      const doneByGroup = new Set<number>();
+      for (const members of batchGroups(batch)) {
+        const spec = batch[members[0]!]!.batchable!;
+        try {
+          const results = await spec.run(client, members.map((i) => ({ prepared: prepared[i], item: batch[i]!.batchable!.item })));
+          members.forEach((i, k) => {
+            batch[i]!.result = results[k];
+            doneByGroup.add(i);
+          });
+        } catch {
+          try {
+            await client.query('ROLLBACK');
+          } catch (rollbackError) {
+            broken = rollbackError as Error;
+          }
+          // Find the failing unit by running these one at a time; the whole batch goes again.
+          for (const i of members) batch[i]!.solo = true;
+          this.#queue.unshift(...batch);
+          return;
+        }
+      }
       for (let i = 0; i < batch.length; i++) {
         const unit = batch[i]!;
+        if (doneByGroup.has(i)) continue;
         try {
           unit.result = await unit.work(client, prepared[i]);
         } catch (error) {
@@ -120,4 +163,16 @@ export class GroupCommitter<Tag = undefined, Prepared = undefined> {
       client.release(broken);
     }
   }
+}
+
+/** Indexes of the batchable units of each group that has at least two of them. */
+function batchGroups<Tag, Prepared>(batch: readonly Unit<Tag, Prepared>[]): number[][] {
+  const groups = new Map<object, number[]>();
+  batch.forEach((unit, i) => {
+    if (!unit.batchable || unit.solo) return;
+    const members = groups.get(unit.batchable.group);
+    if (members) members.push(i);
+    else groups.set(unit.batchable.group, [i]);
+  });
+  return [...groups.values()].filter((members) => members.length > 1);
 }

@@ -1,5 +1,6 @@
 import type { Topic } from '../core/contracts.js';
 import type { CloudEvent } from '../core/envelope.js';
+import { OutboxNotifier } from '../postgres/outbox-notifier.js';
 import { OutboxWriter, type PublishOptions } from '../postgres/outbox-writer.js';
 import type { SqlExecutor, SqlPool } from '../postgres/sql.js';
 import { inTransaction } from '../postgres/sql.js';
@@ -17,29 +18,44 @@ export interface ProducerConfig {
   readonly pool: SqlPool;
   /** Schema holding the outbox; default the service name. */
   readonly schema?: string;
-  /** NOTIFY the relay at commit; default true. */
+  /** Wake the relay with a NOTIFY after each commit that published (coalesced); default true. */
   readonly notify?: boolean;
 }
 
 /** An owner's handle for changing data and publishing the change atomically. */
 export interface Producer {
   readonly writer: OutboxWriter;
+  /**
+   * Wakes the relay; `transaction()` calls it after each commit that published. Call it
+   * yourself after committing a transaction in which you used `writer` directly.
+   */
+  readonly notifier: OutboxNotifier;
   /** Runs `work` in one transaction; its data and its events commit or roll back together. */
   transaction<T>(work: (tx: ProducerTransaction) => Promise<T>): Promise<T>;
 }
 
 /** Creates a producer for an owner service (transactional outbox). */
 export function createProducer(config: ProducerConfig): Producer {
-  const writer = new OutboxWriter({ service: config.service, schema: config.schema, notify: config.notify });
+  const writer = new OutboxWriter({ service: config.service, schema: config.schema });
+  const notifier = new OutboxNotifier(config.pool, writer.schema);
+  const wake = config.notify !== false;
   return {
     writer,
-    transaction: (work) =>
-      inTransaction(config.pool, (tx) => {
+    notifier,
+    async transaction(work) {
+      let published = false;
+      const result = await inTransaction(config.pool, (tx) => {
         const producerTx: ProducerTransaction = {
           query: (sql, params) => tx.query(sql, params),
-          publish: (topic, data, options) => writer.publish(tx, topic, data, options),
+          publish: (topic, data, options) => {
+            published = true;
+            return writer.publish(tx, topic, data, options);
+          },
         };
         return work(producerTx);
-      }),
+      });
+      if (published && wake) notifier.notify();
+      return result;
+    },
   };
 }

@@ -25,10 +25,28 @@ export type HandlerResult = 'applied' | 'stale' | void;
 /** Applies one event to the service's own data. Throw to retry; throw PermanentError to dead-letter. */
 export type EventHandler<T> = (args: HandlerArgs<T>) => Promise<HandlerResult>;
 
+/** What a batch handler receives: new events of one topic, at most one per entity, and the consumer's transaction. */
+export interface BatchHandlerArgs<T> {
+  /** Events not processed before (duplicates already dropped), in no particular order across entities. */
+  readonly events: readonly CloudEvent<T>[];
+  readonly tx: SqlExecutor;
+  readonly topic: Topic<T>;
+  readonly consumer: string;
+}
+
+/**
+ * Applies several events in one go (e.g. one multi-row upsert). Returns one result per
+ * event, in order, or nothing when all were applied. If it throws, the events are
+ * handled one at a time (as batches of one) to find the failing one, which alone is retried.
+ */
+export type BatchHandler<T> = (args: BatchHandlerArgs<T>) => Promise<readonly HandlerResult[] | void>;
+
 /** A topic and the handler that keeps this service's copy of it. */
 export interface Subscription<T = unknown> {
   readonly topic: Topic<T>;
   readonly handle: EventHandler<T>;
+  /** Set by {@link onBatch}: handles the events of one consumer transaction together. */
+  readonly handleBatch?: BatchHandler<T>;
 }
 
 /** A subscription of any data type, for a service's list of handlers. */
@@ -38,6 +56,20 @@ export type AnySubscription = Subscription<any>;
 /** Subscribes `handle` to `topic`. */
 export function on<T>(topic: Topic<T>, handle: EventHandler<T>): Subscription<T> {
   return { topic, handle };
+}
+
+/**
+ * Subscribes a batch handler to `topic`: the events of the topic that share a consumer
+ * transaction (group commit) are handed over together, so a read model can apply them
+ * with one statement. Order per entity, exactly-once effect, retry and dead letter are
+ * as with {@link on}; an event alone (or on retry) arrives as a batch of one.
+ */
+export function onBatch<T>(topic: Topic<T>, handleBatch: BatchHandler<T>): Subscription<T> {
+  return {
+    topic,
+    handleBatch,
+    handle: async ({ event, tx, consumer }) => (await handleBatch({ events: [event], tx, topic, consumer }))?.[0],
+  };
 }
 
 /** What a service declares; see {@link defineService}. */

@@ -6,6 +6,7 @@ import type { CloudEvent } from '../../src/core/envelope.js';
 import { ConfigurationError, SyncError } from '../../src/core/errors.js';
 import { migrate } from '../../src/postgres/migrations.js';
 import { outboxStatus, purgeOutbox, replayOutbox } from '../../src/postgres/outbox-admin.js';
+import { OutboxNotifier } from '../../src/postgres/outbox-notifier.js';
 import { OutboxWriter } from '../../src/postgres/outbox-writer.js';
 import { OutboxRelay, startRelay, type RelayConfig } from '../../src/postgres/relay.js';
 import { inTransaction } from '../../src/postgres/sql.js';
@@ -167,14 +168,18 @@ describeWithServers(['postgres', 'redis'], 'outbox relay', () => {
       expect(publisher.ids()).toEqual([e1, e2]);
     });
 
-    it('is woken by NOTIFY at commit, not by its (here 60 s) poll', async () => {
-      const { schema, writer, topics: [topic] } = await setup();
-      const relay = await relayOf(schema, (await r.transport()).publisher, { pollIntervalMs: 60_000 });
-      await drain(relay, schema); // the first read is done; from now on only a wake-up reads
-      const [id] = await write(writer, topic!, [1]);
-      await waitFor('the event to be published', async () => (await streamIds(topic!)).includes(id!), 10_000);
-      await waitFor('the cursor to move', () => relay.stats().published === 1, 10_000); // just after the broker's ack
-    });
+    for (const how of ['after commit (OutboxNotifier, as createProducer sends it)', 'inside the transaction (OutboxWriter notify: true)'] as const) {
+      it(`is woken by a NOTIFY sent ${how}, not by its (here 60 s) poll`, async () => {
+        const { schema, topics: [topic] } = await setup();
+        const relay = await relayOf(schema, (await r.transport()).publisher, { pollIntervalMs: 60_000, activePollMs: 60_000 });
+        await drain(relay, schema); // the first read is done; from now on only a wake-up reads
+        const inTransaction = how.startsWith('inside');
+        const [id] = await write(new OutboxWriter({ service: OWNER, schema, notify: inTransaction }), topic!, [1]);
+        if (!inTransaction) new OutboxNotifier(r.pool, schema).notify();
+        await waitFor('the event to be published', async () => (await streamIds(topic!)).includes(id!), 10_000);
+        await waitFor('the cursor to move', () => relay.stats().published === 1, 10_000); // just after the broker's ack
+      });
+    }
 
     /** A connection in an open transaction, rolled back and released after the test. */
     async function transaction(): Promise<pg.PoolClient> {
