@@ -2,6 +2,7 @@ import pg from 'pg';
 import { Redis } from 'ioredis';
 import { applyProductsIfNewer } from '../harness/products.js';
 import { benchNowMs } from '../harness/clock.js';
+import { runUntilClosed } from './loop.js';
 import type { BenchContext, OnCommitted, ProductEvent, Stoppable } from '../harness/system.js';
 import { BASELINE_GROUP } from './schema.js';
 
@@ -22,7 +23,6 @@ export async function startBaselineConsumer(ctx: BenchContext, onCommitted: OnCo
   await db.connect();
   const redis = new Redis(ctx.redisUrl, { maxRetriesPerRequest: 2 });
   const consumerName = `${BASELINE_GROUP}-1`;
-  let stopped = false;
 
   const applyBatch = async (entries: [string, string[]][]): Promise<void> => {
     const events = entries.map(([, fields]) => JSON.parse(fieldOf(fields, 'data')) as ProductEvent);
@@ -32,29 +32,19 @@ export async function startBaselineConsumer(ctx: BenchContext, onCommitted: OnCo
     await redis.xack(ctx.topic, BASELINE_GROUP, ...entries.map(([id]) => id));
   };
 
-  const loop = (async () => {
-    while (!stopped) {
+  return runUntilClosed(
+    async () => {
       const reply = (await redis.xreadgroup(
         'GROUP', BASELINE_GROUP, consumerName, 'COUNT', BASELINE_CONSUMER_BATCH, 'BLOCK', 500, 'STREAMS', ctx.topic, '>',
       )) as StreamReply;
       const entries = reply?.[0]?.[1] ?? [];
       if (entries.length > 0) await applyBatch(entries);
-    }
-  })();
-  loop.catch((error: unknown) => {
-    if (!stopped) queueMicrotask(() => { throw error; });
-  });
-
-  let closing: Promise<void> | undefined;
-  return {
-    close: () =>
-      (closing ??= (async () => {
-        stopped = true;
-        await loop.catch(() => undefined);
-        await db.end();
-        redis.disconnect();
-      })()),
-  };
+    },
+    async () => {
+      await db.end();
+      redis.disconnect();
+    },
+  );
 }
 
 function fieldOf(fields: readonly string[], name: string): string {

@@ -2,6 +2,7 @@ import pg from 'pg';
 import { Redis } from 'ioredis';
 import { quoteIdent } from '../../src/postgres/sql.js';
 import { sleep } from '../harness/clock.js';
+import { runUntilClosed } from './loop.js';
 import type { BenchContext, Stoppable } from '../harness/system.js';
 
 /** Rows per poll. */
@@ -19,7 +20,6 @@ export async function startBaselineRelay(ctx: BenchContext): Promise<Stoppable> 
   const db = new pg.Client({ connectionString: ctx.postgresUrl, application_name: `${ctx.applicationName}-relay` });
   await db.connect();
   const redis = new Redis(ctx.redisUrl, { maxRetriesPerRequest: 2 });
-  let stopped = false;
 
   const pollOnce = async (): Promise<number> => {
     await db.query('BEGIN');
@@ -44,25 +44,14 @@ export async function startBaselineRelay(ctx: BenchContext): Promise<Stoppable> 
     }
   };
 
-  const loop = (async () => {
-    while (!stopped) {
+  return runUntilClosed(
+    async () => {
       const published = await pollOnce();
       if (published < BASELINE_RELAY_BATCH) await sleep(BASELINE_RELAY_POLL_MS);
-    }
-  })();
-  // a failed poll ends the relay; raise it so the relay process reports it to the bench
-  loop.catch((error: unknown) => {
-    if (!stopped) queueMicrotask(() => { throw error; });
-  });
-
-  let closing: Promise<void> | undefined;
-  return {
-    close: () =>
-      (closing ??= (async () => {
-        stopped = true;
-        await loop.catch(() => undefined);
-        await db.end();
-        redis.disconnect();
-      })()),
-  };
+    },
+    async () => {
+      await db.end();
+      redis.disconnect();
+    },
+  );
 }
