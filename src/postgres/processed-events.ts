@@ -32,11 +32,14 @@ export class ProcessedEvents {
    */
   async claimMany(tx: SqlExecutor, consumer: string, events: readonly { eventId: string; topic: string }[]): Promise<boolean[]> {
     if (events.length === 0) return [];
+    // Insert in id order: two consumers claiming overlapping redeliveries then wait for each
+    // other instead of deadlocking.
+    const sorted = [...events].sort((a, b) => (a.eventId < b.eventId ? -1 : a.eventId > b.eventId ? 1 : 0));
     const result = await tx.query<{ event_id: string }>(
       `INSERT INTO ${this.#table} (consumer, event_id, topic)
        SELECT $1, e.id, e.topic FROM unnest($2::text[], $3::text[]) AS e(id, topic)
        ON CONFLICT DO NOTHING RETURNING event_id`,
-      [consumer, events.map((e) => e.eventId), events.map((e) => e.topic)],
+      [consumer, sorted.map((e) => e.eventId), sorted.map((e) => e.topic)],
     );
     const inserted = new Set(result.rows.map((row) => row.event_id));
     return events.map((e) => inserted.delete(e.eventId));

@@ -124,6 +124,7 @@ function validate(config: ResolvedConfig): ResolvedConfig {
     if (!Number.isInteger(value) || value < 1) throw new ConfigurationError(field, value, 'a positive integer');
   }
   if (config.batchSize > 100_000) throw new ConfigurationError('batchSize', config.batchSize, 'at most 100000');
+  if (config.activePollMs > config.pollIntervalMs) throw new ConfigurationError('activePollMs', config.activePollMs, `at most pollIntervalMs (${config.pollIntervalMs})`);
   return config;
 }
 

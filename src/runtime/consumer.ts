@@ -234,19 +234,32 @@ export class Consumer {
 
   async #handle(message: InboundMessage): Promise<void> {
     const { delivery } = message;
-    let outcome: Outcome;
-    try {
-      outcome = await this.#pipeline(message);
-    } catch (error) {
-      if (this.#abort.signal.aborted) return; // stays pending; redelivered after restart or claim
-      this.#config.hooks?.onError?.(error, { topic: delivery.topic, deliveryId: delivery.id });
-      await delivery.nack({ delayMs: this.#config.redeliveryDelayMs }).catch((nackError: unknown) => this.#config.hooks?.onError?.(nackError, { topic: delivery.topic, deliveryId: delivery.id }));
-      return;
+    let outcome: Outcome | undefined;
+    let failures = message.failures;
+    // Only a failure outside the handler's retries lands here (e.g. the database was down
+    // while dead-lettering). Try again in place: the entity's lane waits, so its later
+    // events cannot overtake this one. Closing leaves the delivery pending in the broker.
+    while (outcome === undefined) {
+      if (this.#abort.signal.aborted) return;
+      try {
+        failures = { attempts: 0 };
+        outcome = await this.#pipeline({ ...message, failures });
+      } catch (error) {
+        if (this.#abort.signal.aborted) return;
+        this.#config.hooks?.onError?.(error, { topic: delivery.topic, deliveryId: delivery.id });
+        await sleep(this.#config.redeliveryDelayMs, this.#abort.signal);
+      }
     }
     const committedAtMs = performance.timeOrigin + performance.now();
     this.#stats[outcome] += 1;
-    const info: SettledInfo = { topic: delivery.topic, deliveryId: delivery.id, event: message.event, outcome, attempts: Math.max(1, message.failures.attempts + (outcome === 'dead_lettered' ? 0 : 1)), committedAtMs };
-    if (this.#config.hooks?.beforeAck) await this.#config.hooks.beforeAck(info);
+    const info: SettledInfo = { topic: delivery.topic, deliveryId: delivery.id, event: message.event, outcome, attempts: Math.max(1, failures.attempts + (outcome === 'dead_lettered' ? 0 : 1)), committedAtMs };
+    if (this.#config.hooks?.beforeAck) {
+      try {
+        await this.#config.hooks.beforeAck(info);
+      } catch (error) {
+        this.#config.hooks.onError?.(error, { topic: delivery.topic, deliveryId: delivery.id });
+      }
+    }
     // The effect is committed: the lane goes on without waiting for the broker's answer.
     // A lost ack only means a redelivery, which processed_events absorbs.
     const ack = delivery.ack().catch((error: unknown) => this.#config.hooks?.onError?.(error, { topic: delivery.topic, deliveryId: delivery.id }));

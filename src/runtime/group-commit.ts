@@ -1,3 +1,4 @@
+import { HandlerError } from '../core/errors.js';
 import type { SqlExecutor, SqlPool } from '../postgres/sql.js';
 
 /** Tuning of {@link GroupCommitter}. */
@@ -39,6 +40,12 @@ interface Unit<Tag, Prepared> {
   readonly batchable: Batchable<Prepared> | undefined;
   /** Set after its group's batch call failed: runs through `work` from then on. */
   solo: boolean;
+  /**
+   * Set when a transaction it shared was aborted by a unit that is not known (a
+   * handler caught a database error, or COMMIT failed): it then runs in a transaction
+   * of its own, so a failure can only be its own.
+   */
+  isolated: boolean;
   readonly resolve: (value: unknown) => void;
   readonly reject: (error: unknown) => void;
   result?: unknown;
@@ -86,20 +93,37 @@ export class GroupCommitter<Tag = undefined, Prepared = undefined> {
    */
   run<T>(tag: Tag, work: (tx: SqlExecutor, prepared: Prepared | undefined) => Promise<T>, batchable?: Batchable<Prepared>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ tag, work, batchable, solo: false, resolve: resolve as (value: unknown) => void, reject });
+      this.#queue.push({ tag, work, batchable, solo: false, isolated: false, resolve: resolve as (value: unknown) => void, reject });
       this.#pump();
     });
   }
 
   #pump(): void {
     while (this.#inFlight < this.#parallel && this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, this.#maxBatch);
+      const batch = this.#nextBatch();
       this.#inFlight += 1;
       void this.#runBatch(batch).finally(() => {
         this.#inFlight -= 1;
         this.#pump();
       });
     }
+  }
+
+  /** The next units to run together: an isolated unit alone, else up to maxBatch units that are not isolated. */
+  #nextBatch(): Unit<Tag, Prepared>[] {
+    if (this.#queue[0]!.isolated) return this.#queue.splice(0, 1);
+    const batch: Unit<Tag, Prepared>[] = [];
+    for (let i = 0; i < this.#queue.length && batch.length < this.#maxBatch; ) {
+      if (this.#queue[i]!.isolated) i++;
+      else batch.push(...this.#queue.splice(i, 1));
+    }
+    return batch;
+  }
+
+  /** Puts the units back first in line, each to run alone: the culprit of a failure is unknown. */
+  #isolate(batch: Unit<Tag, Prepared>[]): void {
+    for (const unit of batch) unit.isolated = true;
+    this.#queue.unshift(...batch);
   }
 
   async #runBatch(batch: Unit<Tag, Prepared>[]): Promise<void> {
@@ -146,17 +170,40 @@ export class GroupCommitter<Tag = undefined, Prepared = undefined> {
           } catch (rollbackError) {
             broken = rollbackError as Error;
           }
+          if (sqlState(error) === IN_FAILED_TRANSACTION && batch.length > 1) {
+            // An earlier unit caught a database error and went on: the culprit is unknown.
+            this.#isolate(batch);
+            return;
+          }
           unit.reject(error);
           // The others' effects were rolled back with it: run them again, first in line.
           this.#queue.unshift(...batch.slice(0, i), ...batch.slice(i + 1));
           return;
         }
       }
-      await client.query('COMMIT');
+      let committed: { command?: string };
+      try {
+        committed = (await client.query('COMMIT')) as { command?: string };
+      } catch (error) {
+        // A server error at COMMIT (a deferred constraint, serialization) rolled everything back:
+        // find the culprit alone. Without an SQLSTATE the connection failed and the outcome is
+        // unknown: fail every unit, whose retries idempotency makes safe.
+        if (sqlState(error) !== undefined && batch.length > 1) this.#isolate(batch);
+        else for (const unit of batch) unit.reject(error);
+        broken = error as Error;
+        return;
+      }
+      if (committed.command === 'ROLLBACK') {
+        // PostgreSQL answers COMMIT of an aborted transaction with ROLLBACK and no error:
+        // a unit caught a database error and went on.
+        if (batch.length > 1) this.#isolate(batch);
+        else batch[0]!.reject(new HandlerError(new Error('a statement failed inside the handler and its error was caught; the transaction was rolled back. Let database errors propagate (or use a SAVEPOINT) so they can be retried.')));
+        return;
+      }
       this.#batches += 1;
       for (const unit of batch) unit.resolve(unit.result);
     } catch (error) {
-      // BEGIN, the prelude or COMMIT failed: the connection is suspect and the outcome unknown.
+      // BEGIN or the prelude failed: the connection is suspect and nothing was done.
       broken = error as Error;
       for (const unit of batch) unit.reject(error);
     } finally {
@@ -175,4 +222,13 @@ function batchGroups<Tag, Prepared>(batch: readonly Unit<Tag, Prepared>[]): numb
     else groups.set(unit.batchable.group, [i]);
   });
   return [...groups.values()].filter((members) => members.length > 1);
+}
+
+/** SQLSTATE 25P02: a statement ran in a transaction an earlier error had aborted. */
+const IN_FAILED_TRANSACTION = '25P02';
+
+/** The SQLSTATE of a PostgreSQL error, or undefined for any other error (e.g. a lost connection). */
+function sqlState(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
 }

@@ -131,6 +131,36 @@ describeWithServers(['postgres', 'redis'], 'pipeline: outbox → relay → Redis
     expect(await effects(name)).toEqual([{ key: 'e1', seq: 2, event_id: good.id }]);
   });
 
+  it('keeps the entity waiting while its failed event cannot be dead-lettered (database trouble), then goes on in order', async () => {
+    const { topic, topicName, consumer: name, owner } = scenario();
+    const consumer = await consumerOf(effectService(name, topic), { retry: { maxRetries: 0 }, redeliveryDelayMs: 100 });
+    await r.pool.query(`ALTER TABLE "${name}".dead_letters RENAME TO dead_letters_away`);
+    const events = [itemEvent(topicName, owner, { id: 'x', seq: 0, fail: true }), itemEvent(topicName, owner, { id: 'x', seq: 1 }), itemEvent(topicName, owner, { id: 'x', seq: 2 })];
+    await (await r.transport(REDELIVERY)).publisher.publish(topicName, events);
+    await sleep(600); // several dead-letter attempts fail meanwhile
+    expect(await effects(name)).toEqual([]); // seq 1 and 2 wait behind seq 0
+    await r.pool.query(`ALTER TABLE "${name}".dead_letters_away RENAME TO dead_letters`);
+    expect(await consumer.whenProcessed(events[0]!.id)).toBe('dead_lettered');
+    await consumer.whenProcessed(events[2]!.id);
+    expect((await effects(name)).map((e) => e.seq)).toEqual([1, 2]);
+  });
+
+  it('closes promptly while a retry waits out a long backoff, and starts no attempt after close', async () => {
+    const { topic, topicName, consumer: name, owner } = scenario();
+    const attempts: number[] = [];
+    const service = effectService(name, topic, async ({ attempt }) => { attempts.push(attempt); throw new Error('not yet'); });
+    const consumer = await startConsumer(service, { pool: r.pool, transport: await r.transport(REDELIVERY), retry: { backoff: { initialMs: 3_000, maxMs: 3_000, jitter: false } } });
+    await (await r.transport(REDELIVERY)).publisher.publish(topicName, [itemEvent(topicName, owner, { id: 'slow', seq: 1 })]);
+    await waitFor('the first attempt', () => attempts.length === 1);
+    const started = performance.now();
+    await consumer.close();
+    expect(performance.now() - started).toBeLessThan(1_000);
+    await sleep(3_500);
+    expect(attempts).toEqual([1]);
+    const pending = (await r.redis.xpending(topicName, name)) as [number, ...unknown[]];
+    expect(pending[0]).toBe(1); // left for redelivery, not acked
+  });
+
   it('dead-letters a schema-invalid event, malformed JSON and an entry without data at once, and keeps running', async () => {
     const { topic, topicName, consumer: name, owner } = scenario();
     let handlerCalls = 0;
