@@ -228,11 +228,7 @@ function summarizeRun(
   const missing = producer.sent - samples.applied;
   const lost = drain === 'timed_out' ? null : missing;
   return {
-    system: spec.system,
-    phase: spec.phase,
-    runTag: ctx.runTag,
-    offeredRate: spec.rate,
-    durationS: spec.durationS,
+    ...runIdentity(spec, ctx),
     scheduled: producer.scheduled,
     sent: producer.sent,
     sendFailures: producer.failed,
@@ -273,14 +269,15 @@ function mergeProducers(reports: readonly ProducerDone[]): ProducerDone {
   };
 }
 
+/** What every result says about the run it comes from. */
+function runIdentity(spec: RunSpec, ctx: BenchContext): Pick<RunResult, 'system' | 'phase' | 'runTag' | 'offeredRate' | 'durationS'> {
+  return { system: spec.system, phase: spec.phase, runTag: ctx.runTag, offeredRate: spec.rate, durationS: spec.durationS };
+}
+
 function failedRun(spec: RunSpec, ctx: BenchContext, error: Error): RunResult {
   const none = summarize(new Float64Array(0));
   return {
-    system: spec.system,
-    phase: spec.phase,
-    runTag: ctx.runTag,
-    offeredRate: spec.rate,
-    durationS: spec.durationS,
+    ...runIdentity(spec, ctx),
     scheduled: 0,
     sent: 0,
     sendFailures: 0,

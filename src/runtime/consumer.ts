@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { CloudEvent } from '../core/envelope.js';
 import { orderingKeyOf, parseEnvelope } from '../core/envelope.js';
@@ -123,6 +124,9 @@ export class Consumer {
     validatePositiveInt('consumer.maxInFlight', merged.maxInFlight);
     validatePositiveInt('consumer.fetchBatchSize', merged.fetchBatchSize);
     this.#config = merged;
+    // Every delivery in flight listens for close on this one signal (retry, backoff): as
+    // many listeners as maxInFlight is expected, not a leak.
+    setMaxListeners(merged.maxInFlight + 16, this.#abort.signal);
     this.service = service;
     this.instanceId = config.instanceId ?? newInstanceId();
     this.#lanes = new OrderedLanes(merged.concurrency, merged.maxInFlight);
