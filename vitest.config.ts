@@ -8,7 +8,12 @@ const src = fileURLToPath(new URL('./src/', import.meta.url));
 // at a time because several kill child processes and measure redelivery.
 export default defineConfig({
   // `datasync/<part>` in examples and docs resolves to the sources, as it does to dist/ for users.
-  resolve: { alias: [{ find: /^datasync\/(.*)$/, replacement: `${src}$1/index.ts` }] },
+  resolve: {
+    alias: [
+      { find: /^datasync$/, replacement: `${src}index.ts` },
+      { find: /^datasync\/(.*)$/, replacement: `${src}$1/index.ts` },
+    ],
+  },
   test: {
     projects: [
       {
