@@ -8,7 +8,7 @@ import { inTransaction } from '../postgres/sql.js';
 import type { Publisher } from '../transports/transport.js';
 import { requireMigrated, resolveDatabaseUrl, resolveTransportUrl, usingConnections } from './connections.js';
 import { CommandFailure } from './failure.js';
-import { TIME_FORMS, addConnectionOptions, addJsonOption, parsePositiveInteger, parsePositiveNumber, parseTime, schemaOption } from './options.js';
+import { TIME_FORMS, addConnectionOptions, addJsonOption, parseNonEmpty, parsePositiveInteger, parsePositiveNumber, parseTime, schemaOption } from './options.js';
 import { Output, Progress, formatTime, truncate, type CliIo, type Column, type Style } from './output.js';
 
 const DLQ_TABLES = ['dead_letters'] as const;
@@ -64,9 +64,9 @@ export function addDlqCommands(program: Command, io: CliIo): void {
 
 function addFilterOptions(command: Command, limitHelp: string): Command {
   return command
-    .option('--topic <topic>', 'only dead letters of this topic')
-    .option('--consumer <name>', 'only dead letters of this consumer (service name)')
-    .option('--error <text>', 'only those whose error message, class or code contains this text (case-insensitive)')
+    .option('--topic <topic>', 'only dead letters of this topic', (value) => parseNonEmpty('--topic', value))
+    .option('--consumer <name>', 'only dead letters of this consumer (service name)', (value) => parseNonEmpty('--consumer', value))
+    .option('--error <text>', 'only those whose error message, class or code contains this text (case-insensitive, literally)', (value) => parseNonEmpty('--error', value))
     .option('--since <time>', `only those that last failed at or after this time: ${TIME_FORMS}`, (value) => parseTime(value))
     .option('--limit <n>', limitHelp, parsePositiveInteger);
 }

@@ -94,3 +94,12 @@ export function addJsonOption(command: Command): Command {
 function capitalize(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
+
+/**
+ * A filter value that must not be empty: an empty `--topic "$UNSET"` would otherwise
+ * read as a filter and select everything.
+ */
+export function parseNonEmpty(option: string, value: string): string {
+  if (value.trim() === '') throw new InvalidArgumentError(`Expected a non-empty value for ${option} (leave the option out to not filter on it).`);
+  return value;
+}

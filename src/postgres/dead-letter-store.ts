@@ -89,11 +89,12 @@ export class DeadLetterStore {
     const add = (sql: string, value: unknown) => { params.push(value); where.push(sql.replace('?', `$${params.length}`)); };
     const status = filter.status ?? 'pending';
     if (status !== 'all') add('status = ?', status);
-    if (filter.topic) add('topic = ?', filter.topic);
-    if (filter.consumer) add('consumer = ?', filter.consumer);
-    if (filter.since) add('last_failed_at >= ?', filter.since);
-    if (filter.error) add(`(error_message || ' ' || error_class || ' ' || coalesce(error_code, '')) ILIKE ?`, `%${filter.error}%`);
-    if (filter.ids) add('id = ANY(?::bigint[])', filter.ids);
+    if (filter.topic !== undefined) add('topic = ?', filter.topic);
+    if (filter.consumer !== undefined) add('consumer = ?', filter.consumer);
+    if (filter.since !== undefined) add('last_failed_at >= ?', filter.since);
+    // Matched literally: %, _ and \ in the text are not wildcards.
+    if (filter.error !== undefined) add(`strpos(lower(error_message || ' ' || error_class || ' ' || coalesce(error_code, '')), lower(?)) > 0`, filter.error);
+    if (filter.ids !== undefined) add('id = ANY(?::bigint[])', filter.ids);
     params.push(filter.limit ?? 1000);
     const sql = `SELECT id::text, consumer, topic, event_id, partition_key, envelope, raw_body, reason, error_class, error_code, error_message,
         attempts, first_failed_at, last_failed_at, status, replay_count, replayed_at, discarded_at

@@ -1,6 +1,7 @@
 import { expect, it } from 'vitest';
 import { defineTopic } from '../../src/core/contracts.js';
 import { PublisherForbiddenError, SchemaValidationError } from '../../src/core/errors.js';
+import { DeadLetterStore } from '../../src/postgres/dead-letter-store.js';
 import { appliedMigrations, DATASYNC_MIGRATIONS, migrate } from '../../src/postgres/migrations.js';
 import { OutboxWriter } from '../../src/postgres/outbox-writer.js';
 import { inTransaction } from '../../src/postgres/sql.js';
@@ -36,6 +37,20 @@ describeWithServers(['postgres'], 'PostgreSQL storage: migrations, outbox writer
     await inTransaction(r.pool, (tx) => writer.publish(tx, topic, { id: 'a', seq: 1 }, { entityVersion: 3 }));
     const [row] = (await r.pool.query<{ envelope: Record<string, unknown>; partition_key: string }>(`SELECT envelope, partition_key FROM "${schema}".outbox`)).rows;
     expect(row).toMatchObject({ partition_key: 'a', envelope: { source: schema, partitionkey: 'a', subject: 'a', entityversion: 3, data: { id: 'a', seq: 1 } } });
+  });
+
+  it('dead-letter filters match error text literally: % and _ are not wildcards', async () => {
+    const schema = r.schema('d');
+    await migrate(r.pool, schema);
+    const store = new DeadLetterStore(schema);
+    const base = { consumer: 'c', topic: 't.x.y', partitionKey: null, envelope: null, rawBody: '{}', reason: 'malformed' as const, errorClass: 'Error', errorCode: null, attempts: 1, firstFailedAt: new Date(), lastFailedAt: new Date() };
+    await store.record(r.pool, { ...base, eventId: 'a', errorMessage: 'HANDLER FAILED at 100 percent' });
+    await store.record(r.pool, { ...base, eventId: 'b', errorMessage: 'quota_exceeded at 100%' });
+    const ids = async (error: string) => (await store.list(r.pool, { error })).map((l) => l.eventId);
+    expect(await ids('_')).toEqual(['b']);
+    expect(await ids('100%')).toEqual(['b']);
+    expect(await ids('handler failed')).toEqual(['a']);
+    expect(await ids('HANDLER_FAILED')).toEqual([]);
   });
 
   it('applyIfNewer applies only newer versions and keeps a tombstone an older update cannot resurrect', async () => {

@@ -9,10 +9,10 @@ import { run } from '../../src/cli/program.js';
  */
 const ENV = { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/postgres', REDIS_URL: 'redis://127.0.0.1:1' };
 
-async function cli(args: string, env: Record<string, string> = ENV): Promise<{ code: number; stdout: string; stderr: string }> {
+async function cli(args: string | readonly string[], env: Record<string, string> = ENV): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const code = await run(args.split(' ').filter(Boolean), {
+  const code = await run(typeof args === 'string' ? args.split(' ').filter(Boolean) : [...args], {
     stdout: { write: (text: string) => (stdout += text) },
     stderr: { write: (text: string) => (stderr += text) },
     env,
@@ -84,6 +84,14 @@ describe('datasync command: arguments', () => {
     expect(stderr).toContain('--all');
     expect((await cli('dlq replay 3 --schema s --topic a.b.c')).code).toBe(2);
     expect((await cli('dlq replay --schema s --topic a.b.c --force')).code).toBe(2);
+  });
+
+  it('an empty filter (an unset shell variable) is refused, not read as "everything": exit 2', async () => {
+    for (const option of ['--topic', '--consumer', '--error']) {
+      const { code, stderr } = await cli(['dlq', 'replay', '--schema', 's', option, '']);
+      expect(code, option).toBe(2);
+      expect(stderr).toContain(option);
+    }
   });
 
   it('bad numbers, schema names, ids, statuses and unknown options or commands: exit 2 naming them', async () => {

@@ -280,6 +280,7 @@ class MemorySubscription implements AsyncIterableIterator<Delivery> {
   #delivery(pending: PendingEntry, attempt: number): Delivery {
     const { entry } = pending;
     const group = this.#group;
+    let settled = false; // as on Redis: after a nack, this delivery's ack does nothing
     return {
       id: entry.id,
       topic: this.topic,
@@ -287,7 +288,9 @@ class MemorySubscription implements AsyncIterableIterator<Delivery> {
       body: entry.body,
       metadata: entry.metadata,
       ack: () => {
-        // Like XACK: settles the entry whoever holds it now; ignored after close.
+        // Like XACK: settles the entry whoever holds it now; ignored after close or nack.
+        if (settled) return Promise.resolve();
+        settled = true;
         if (!this.broker.subscriberClosed && group.pending.get(entry.id) === pending) group.pending.delete(entry.id);
         return Promise.resolve();
       },
@@ -295,7 +298,8 @@ class MemorySubscription implements AsyncIterableIterator<Delivery> {
         const delayMs = opts?.delayMs ?? 0;
         if (!Number.isFinite(delayMs) || delayMs < 0) return Promise.reject(new ArgumentError('delayMs', delayMs, 'a finite number ≥ 0'));
         const current = group.pending.get(entry.id) === pending && pending.state === 'held' && pending.deliveries === attempt;
-        if (this.broker.subscriberClosed || !current) return Promise.resolve();
+        if (settled || this.broker.subscriberClosed || !current) return Promise.resolve();
+        settled = true;
         if (delayMs === 0) {
           group.release(pending);
         } else {

@@ -205,6 +205,8 @@ export class StreamSubscription implements AsyncIterableIterator<Delivery> {
         },
         (error: unknown) => {
           this.#reading = false;
+          // Redis may have delivered entries whose reply was lost: re-read this consumer's own pending ones.
+          this.#historyFrom = '0';
           this.#readFailure = error instanceof Error ? error : new Error(String(error));
           this.#wake?.();
         },
@@ -221,7 +223,8 @@ export class StreamSubscription implements AsyncIterableIterator<Delivery> {
   async #enqueueRedelivered(entries: StreamEntry[]): Promise<void> {
     const live = entries.filter((e) => e.fields !== null && !this.#held.has(e.id));
     const counts = await Promise.all(
-      live.map((e) => this.#host.commands.call('XPENDING', [this.#topic, this.#group, e.id, e.id, 1]) as Promise<[string, string, number, number][]>),
+      // A failed count only lowers the attempt number reported; the entry is claimed already.
+      live.map((e) => (this.#host.commands.call('XPENDING', [this.#topic, this.#group, e.id, e.id, 1]) as Promise<[string, string, number, number][]>).catch(() => undefined)),
     );
     const attempts = new Map(live.map((e, i) => [e.id, Math.max(2, counts[i]?.[0]?.[3] ?? 2)]));
     this.#enqueue(entries, (id) => attempts.get(id) ?? 2);
@@ -276,8 +279,21 @@ export class StreamSubscription implements AsyncIterableIterator<Delivery> {
 
   #keepHeldAlive(): void {
     if (this.#held.size === 0 || this.#host.closed) return;
-    // Resets idle time without counting a delivery, so no other member's XAUTOCLAIM takes them.
-    this.#host.track(this.#host.commands.call('XCLAIM', [this.#topic, this.#group, this.#consumer, 0, ...this.#held, 'JUSTID'])).catch(ignore);
+    this.#host.track(this.#refreshHeld()).catch(ignore);
+  }
+
+  /**
+   * Resets the idle time of held entries (XCLAIM JUSTID counts no delivery), so no other
+   * member's XAUTOCLAIM takes them. Only entries this consumer still owns: one another
+   * member claimed meanwhile (this process stalled past processingTimeout) is left to it
+   * and no longer kept here.
+   */
+  async #refreshHeld(): Promise<void> {
+    const { commands } = this.#host;
+    const owned = (await commands.call('XPENDING', [this.#topic, this.#group, '-', '+', this.#held.size, this.#consumer])) as [string, ...unknown[]][];
+    const ownedIds = new Set(owned.map(([id]) => id));
+    const keep = [...this.#held].filter((id) => ownedIds.has(id));
+    if (keep.length > 0) await commands.call('XCLAIM', [this.#topic, this.#group, this.#consumer, 0, ...keep, 'JUSTID']);
   }
 
   #ackQuietly(ids: string[]): void {
