@@ -81,7 +81,14 @@ export class OutboxWriter {
       });
     });
     if (events.length === 0) return events;
-    await tx.query(
+    if (events.length === 1) {
+      // The common case, one event per owner transaction: a single-row insert, no array encoding.
+      const [e] = events as [CloudEvent<T>];
+      await tx.query(
+        `INSERT INTO ${this.#table} (event_id, topic, partition_key, envelope, traceparent) VALUES ($1, $2, $3, $4, $5)`,
+        [e.id, topic.name, e.partitionkey ?? null, JSON.stringify(e), e.traceparent ?? null],
+      );
+    } else await tx.query(
       `INSERT INTO ${this.#table} (event_id, topic, partition_key, envelope, traceparent)
        SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::text[])`,
       [
