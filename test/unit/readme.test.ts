@@ -9,4 +9,11 @@ describe('README', () => {
     expect(shown, 'README.md must show examples/walkthrough.ts between the walkthrough markers').toBeDefined();
     expect(shown).toBe(example);
   });
+
+  it('docs/transports.md shows the memory transport conformance file as it is', () => {
+    const doc = readFileSync(new URL('../../docs/transports.md', import.meta.url), 'utf8');
+    const file = readFileSync(new URL('../conformance/memory.test.ts', import.meta.url), 'utf8');
+    const shown = /<!-- conformance-example:start -->\n```ts\n([\s\S]*?)```\n<!-- conformance-example:end -->/.exec(doc)?.[1];
+    expect(shown).toBe(file);
+  });
 });
