@@ -3,3 +3,4 @@ export * from './envelope.js';
 export * from './contracts.js';
 export * from './ids.js';
 export * from './clock.js';
+export * from './abort.js';

@@ -1,3 +1,4 @@
+import { abortReason, untilAborted } from '../core/abort.js';
 import { DelegateBackoff, halfJitterGenerator, handleWhen, noJitterGenerator, retry, type IRetryBackoffContext } from 'cockatiel';
 import { ConfigurationError, RetryLaterError, isPermanent } from '../core/errors.js';
 
@@ -81,29 +82,10 @@ export function createRetryRunner(options: RetryOptions, hooks: { onRetry?(info:
     execute: (attemptFn, signal) => {
       const run = policy.execute((context) => {
         // cockatiel 3 sleeps out a backoff even when aborted; never start an attempt after abort.
-        if (signal?.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('aborted');
+        if (signal?.aborted) throw abortReason(signal);
         return attemptFn(context.attempt + 1);
       }, signal);
       return signal ? untilAborted(run, signal) : run;
     },
   };
-}
-
-/** Settles with `promise`, or rejects as soon as `signal` aborts (the promise is left to finish). */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    promise.catch(() => undefined);
-    return Promise.reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => {
-      promise.catch(() => undefined);
-      reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => { signal.removeEventListener('abort', onAbort); resolve(value); },
-      (error: unknown) => { signal.removeEventListener('abort', onAbort); reject(error instanceof Error ? error : new Error(String(error))); },
-    );
-  });
 }

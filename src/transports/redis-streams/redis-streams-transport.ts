@@ -1,3 +1,4 @@
+import { untilAborted } from '../../core/abort.js';
 import { Redis } from 'ioredis';
 import type { CloudEvent } from '../../core/envelope.js';
 import { ArgumentError, ServerUnreachableError, SyncError } from '../../core/errors.js';
@@ -145,16 +146,6 @@ class RedisStreamsPublisher implements Publisher {
     if (event.topic !== undefined && event.pubsubname !== undefined) return JSON.stringify(event);
     return JSON.stringify({ ...event, topic: event.topic ?? topic, pubsubname: event.pubsubname ?? this.#config.pubsubName });
   }
-}
-
-/** Rejects with the abort reason when `signal` fires first; the publish may still complete. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  let onAbort = ignore;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(signal.reason as Error);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-  return Promise.race([promise, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
 }
 
 /**
