@@ -8,3 +8,4 @@ export * from './runtime/index.js';
 export * from './postgres/index.js';
 export * from './resilience/index.js';
 export type * from './transports/transport.js';
+export { DEFAULT_MAX_PAYLOAD_BYTES, encodeEvents } from './transports/payload.js';

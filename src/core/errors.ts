@@ -23,6 +23,7 @@ export const ERROR_CODES = {
   SCHEMA_NOT_MIGRATED: 'The schema lacks datasync tables: it was never migrated, or its name is misspelt.',
   DEAD_LETTER_NOT_FOUND: 'No dead letter has the given id.',
   TRANSPORT_CLOSED: 'The transport was used after close().',
+  PAYLOAD_TOO_LARGE: 'An event is larger than the transport accepts (its maxPayloadBytes); nothing of that publish call was sent.',
   HANDLER_FAILED: 'A handler threw an error that is not a SyncError; it is retried.',
   ARGUMENT_INVALID: 'A command-line argument or API argument has a value that cannot be used.',
 } as const;
@@ -131,6 +132,26 @@ export class ServerUnreachableError extends SyncError {
     super('SERVER_UNREACHABLE', `${server} did not answer at ${address}${reason}. Is it running, and is the address right?`, options);
     this.server = server;
     this.address = address;
+  }
+}
+
+/** An event too large for the transport; raised by `publish` before anything of the call is sent. */
+export class PayloadTooLargeError extends SyncError {
+  readonly transport: string;
+  readonly topic: string;
+  readonly bytes: number;
+  readonly maxBytes: number;
+  constructor(transport: string, topic: string, eventId: string, bytes: number, maxBytes: number) {
+    super(
+      'PAYLOAD_TOO_LARGE',
+      `event ${eventId} on ${topic} is ${bytes} bytes as JSON; the ${transport} transport accepts at most ${maxBytes}. ` +
+        'Keep large documents out of events (send an id or a link), or raise the limit where the transport allows it.',
+      { permanent: true },
+    );
+    this.transport = transport;
+    this.topic = topic;
+    this.bytes = bytes;
+    this.maxBytes = maxBytes;
   }
 }
 

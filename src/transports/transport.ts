@@ -61,10 +61,21 @@ export interface Delivery {
 
 /** What a transport honestly promises; the conformance suite tests against these flags. */
 export interface TransportCapabilities {
+  /** Members of one group share the work; each group gets every event. */
   readonly consumerGroups: boolean;
+  /** Events of one partition key reach a group in publish order, even with several members. */
   readonly orderedPerKey: boolean;
+  /** An event the broker acknowledged survives a restart of the broker. */
   readonly persistent: boolean;
+  /** `nack()` gives the delivery back for redelivery (rather than waiting for a timeout). */
   readonly redeliversOnNack: boolean;
+  /** `nack({ delayMs })` holds the redelivery back for at least `delayMs`. */
+  readonly delayedRedelivery: boolean;
+  /**
+   * The largest event, as CloudEvent JSON in bytes, that `publish` accepts; a larger one is
+   * refused with `PayloadTooLargeError` (code `PAYLOAD_TOO_LARGE`) before anything is sent.
+   */
+  readonly maxPayloadBytes: number;
 }
 
 /** A broker connection with both sides. */

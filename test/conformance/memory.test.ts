@@ -1,4 +1,4 @@
-import { createMemoryTransport } from '../../src/transports/memory/index.js';
+import { createMemoryTransport, MEMORY_TRANSPORT_CAPABILITIES } from '../../src/transports/memory/index.js';
 import { describeTransport } from './transport.js';
 
 // The memory broker has no processing timeout: an unacked delivery goes to another member as
@@ -7,6 +7,6 @@ import { describeTransport } from './transport.js';
 describeTransport({
   name: 'memory',
   create: () => createMemoryTransport(),
-  capabilities: { consumerGroups: true, orderedPerKey: false, persistent: false, redeliversOnNack: true, replaysForNewGroups: true },
+  capabilities: { ...MEMORY_TRANSPORT_CAPABILITIES, replaysForNewGroups: true },
   timeoutMs: 3_000,
 });

@@ -5,7 +5,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
-import { createRedisStreamsTransport } from '../../src/transports/redis-streams/index.js';
+import { createRedisStreamsTransport, REDIS_STREAMS_CAPABILITIES } from '../../src/transports/redis-streams/index.js';
 import { describeWithServers, waitFor } from '../support/servers.js';
 import { describeTransport } from './transport.js';
 
@@ -95,7 +95,7 @@ describeWithServers(['redis'], 'redis-streams', () => {
     name: 'redis-streams',
     create: ({ processingTimeoutMs }) =>
       createRedisStreamsTransport({ url: broker!.url, processingTimeoutMs, redeliverIntervalMs: 150, blockMs: 200 }),
-    capabilities: { consumerGroups: true, orderedPerKey: false, persistent: true, redeliversOnNack: true, replaysForNewGroups: true },
+    capabilities: { ...REDIS_STREAMS_CAPABILITIES, replaysForNewGroups: true },
     restartBroker: () => broker!.restart(),
   });
 });

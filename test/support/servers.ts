@@ -5,9 +5,11 @@ import { randomBytes } from 'node:crypto';
 /** Integration tests use these servers; CI sets DATASYNC_REQUIRE_SERVERS=1 so none may be missing. */
 export const POSTGRES_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+export const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+export const AMQP_URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const REQUIRE = process.env.DATASYNC_REQUIRE_SERVERS === '1';
 
-type Server = 'postgres' | 'redis';
+type Server = 'postgres' | 'redis' | 'nats' | 'rabbitmq';
 
 function addressOf(url: string, defaultPort: number): { host: string; port: number } {
   const parsed = new URL(url);
@@ -26,6 +28,8 @@ function answers(host: string, port: number): Promise<boolean> {
 const ADDRESSES: Record<Server, { host: string; port: number }> = {
   postgres: addressOf(POSTGRES_URL, 5432),
   redis: addressOf(REDIS_URL, 6379),
+  nats: addressOf(NATS_URL, 4222),
+  rabbitmq: addressOf(AMQP_URL, 5672),
 };
 
 const availability = new Map<Server, boolean>();

@@ -1,5 +1,6 @@
 import type { CloudEvent } from '../../core/envelope.js';
 import { ArgumentError, ConfigurationError, SyncError } from '../../core/errors.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES, encodeEvents } from '../payload.js';
 import type { Delivery, Publisher, SubscribeOptions, Subscriber, Transport, TransportCapabilities } from '../transport.js';
 
 /** Configuration of {@link createMemoryTransport}. */
@@ -21,6 +22,8 @@ export const MEMORY_TRANSPORT_CAPABILITIES: TransportCapabilities = Object.freez
   orderedPerKey: false,
   persistent: false,
   redeliversOnNack: true,
+  delayedRedelivery: true,
+  maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES,
 });
 
 /** One published message as the memory broker keeps it. */
@@ -176,9 +179,15 @@ class MemoryBroker implements MemoryTransport {
   #publish(topic: string, events: readonly CloudEvent[], opts?: { signal?: AbortSignal; metadata?: Readonly<Record<string, string>> }): Promise<void> {
     if (this.#publisherClosed) return Promise.reject(transportClosed('publisher'));
     if (opts?.signal?.aborted) return Promise.reject(opts.signal.reason as Error);
+    let bodies: string[];
+    try {
+      bodies = encodeEvents(this.name, topic, events, this.capabilities.maxPayloadBytes);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
     const metadata = Object.freeze({ ...opts?.metadata });
     const log = this.#topic(topic);
-    for (const event of events) log.entries.push({ id: `${++this.#sequence}-0`, body: JSON.stringify(event), metadata });
+    for (const body of bodies) log.entries.push({ id: `${++this.#sequence}-0`, body, metadata });
     for (const group of log.groups.values()) group.wakeMembers();
     return Promise.resolve();
   }

@@ -2,6 +2,7 @@ import { untilAborted } from '../../core/abort.js';
 import { Redis } from 'ioredis';
 import type { CloudEvent } from '../../core/envelope.js';
 import { ArgumentError, ServerUnreachableError, SyncError } from '../../core/errors.js';
+import { DEFAULT_MAX_PAYLOAD_BYTES, encodeEvents } from '../payload.js';
 import type { Delivery, Publisher, SubscribeOptions, Subscriber, Transport, TransportCapabilities } from '../transport.js';
 import { redisAddressOf, validate, withDefaults, type RedisStreamsConfig, type ResolvedRedisStreamsConfig } from './config.js';
 import { StreamSubscription, type SubscriptionHost } from './stream-subscription.js';
@@ -16,6 +17,8 @@ export const REDIS_STREAMS_CAPABILITIES: TransportCapabilities = Object.freeze({
   orderedPerKey: false,
   persistent: true,
   redeliversOnNack: true,
+  delayedRedelivery: true,
+  maxPayloadBytes: DEFAULT_MAX_PAYLOAD_BYTES,
 });
 
 /**
@@ -129,9 +132,15 @@ class RedisStreamsPublisher implements Publisher {
     if (this.#closing) return Promise.reject(closedError('publisher'));
     if (opts?.signal?.aborted) return Promise.reject(opts.signal.reason as Error);
     if (events.length === 0) return Promise.resolve();
+    let bodies: string[];
+    try {
+      bodies = encodeEvents('redis-streams', topic, events, REDIS_STREAMS_CAPABILITIES.maxPayloadBytes, (event) => this.#body(topic, event));
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
     const metadata = opts?.metadata === undefined ? [] : ['metadata', JSON.stringify(opts.metadata)];
     // Issued in one tick: auto-pipelining sends them in one write, in this order.
-    const replies = events.map((event) => this.#client.call('XADD', [topic, ...this.#trim, '*', 'data', this.#body(topic, event), ...metadata]));
+    const replies = bodies.map((body) => this.#client.call('XADD', [topic, ...this.#trim, '*', 'data', body, ...metadata]));
     const stored = this.#inFlight.track(Promise.all(replies).then(ignore));
     return opts?.signal ? untilAborted(stored, opts.signal) : stored;
   }

@@ -1,0 +1,6 @@
+export {
+  describeTransport,
+  type ConformanceCapabilities,
+  type ConformanceFactoryOptions,
+  type DescribeTransportOptions,
+} from './suite.js';
