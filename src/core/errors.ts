@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   SERVER_UNREACHABLE: 'A server (PostgreSQL, Redis) did not answer at its address.',
   RELAY_FENCED: 'This relay lost leadership (its fencing token is stale); it stops publishing.',
   RELAY_CLOSED: 'The relay was used (whenIdle) after close().',
+  CDC_SLOT_ACTIVE: 'The replication slot of an outbox is in use by a running CDC relay; it cannot be dropped now.',
   SCHEMA_NOT_MIGRATED: 'The schema lacks datasync tables: it was never migrated, or its name is misspelt.',
   DEAD_LETTER_NOT_FOUND: 'No dead letter has the given id.',
   TRANSPORT_CLOSED: 'The transport was used after close().',

@@ -10,6 +10,7 @@ import { ProcessedEvents } from '../postgres/processed-events.js';
 import type { SqlPool } from '../postgres/sql.js';
 import { createRetryRunner, retryWithDefaults, type BackoffOptions, type RetryOptions } from '../resilience/retry-policy.js';
 import type { Delivery, Transport } from '../transports/transport.js';
+import { declareSubscriberGroups } from './topology.js';
 import { GroupCommitter, type GroupCommitConfig } from './group-commit.js';
 import { deadLetter } from './middleware/dead-letter.js';
 import { envelopeCheck } from './middleware/envelope-check.js';
@@ -47,7 +48,7 @@ export interface ConsumerConfig {
   /** Connections for the consumer's transactions and dead-letter records. Required. */
   readonly pool: SqlPool;
   /** The broker: its subscriber feeds the handlers, its publisher carries `<topic>.dlq`. Required. */
-  readonly transport: Pick<Transport, 'subscriber' | 'publisher'>;
+  readonly transport: Pick<Transport, 'subscriber' | 'publisher' | 'declareGroup'>;
   /** Names this instance within the consumer group; default a random id. */
   readonly instanceId?: string;
   /** Entities handled at once (ordered lanes running concurrently). Default 64. */
@@ -159,6 +160,8 @@ export class Consumer {
   /** Subscribes to every handled topic and starts handling. */
   async start(): Promise<void> {
     if (this.#config.migrate) await migrate(this.#config.pool, this.service.schema, this.service.migrations);
+    // Where a group keeps only what is published after it exists (RabbitMQ), it exists once start resolves.
+    await declareSubscriberGroups(this.#config.transport, this.service.handlers.map((h) => ({ name: h.topic.name, subscribers: [this.service.name] })));
     for (const subscription of this.service.handlers) this.#pumps.push(this.#pump(subscription));
   }
 

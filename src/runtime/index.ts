@@ -11,3 +11,4 @@ export { validateSchema } from './middleware/validate.js';
 export { idempotency } from './middleware/idempotency.js';
 export { retryFailures } from './middleware/retry.js';
 export { inConsumerTransaction } from './middleware/transaction.js';
+export * from './topology.js';

@@ -84,5 +84,13 @@ export interface Transport {
   readonly capabilities: TransportCapabilities;
   readonly publisher: Publisher;
   readonly subscriber: Subscriber;
+  /**
+   * Makes `group` exist on `topic` now, so that it keeps every event published from then on.
+   * Present only on transports whose groups get nothing published before they existed
+   * (RabbitMQ: a queue receives only what is routed to it once bound). Call it at deploy time,
+   * before producers start, for every subscriber of every topic (`declareSubscriberGroups`);
+   * `startConsumer` also calls it before it subscribes. Idempotent.
+   */
+  declareGroup?(topic: string, group: string): Promise<void>;
   close(): Promise<void>;
 }

@@ -43,8 +43,25 @@ export interface DescribeTransportOptions {
   readonly timeoutMs?: number;
 }
 
-/** How many publish/subscribe rounds run in parallel: `STRESS=10` runs ten. */
+/** How many copies of each case run in parallel: `STRESS=10` runs ten (the restart case runs once). */
 const STRESS = Math.max(1, Number(process.env.STRESS ?? '1') || 1);
+
+type TestFunction = (name: string, body: () => Promise<void>, timeout?: number) => void;
+
+/**
+ * `test`, but under `STRESS=n` the body runs n times in parallel, each copy on its own
+ * connection, topics and groups, and the timeout grows n-fold.
+ */
+function stressed(test: TestFunction): TestFunction {
+  return (name, body, timeout) =>
+    test(
+      STRESS > 1 ? `${name} (STRESS: ${STRESS} in parallel)` : name,
+      async () => {
+        await Promise.all(Array.from({ length: STRESS }, () => body()));
+      },
+      timeout === undefined ? undefined : timeout * STRESS,
+    );
+}
 
 interface Probe {
   readonly seq: number;
@@ -124,6 +141,14 @@ export function describeTransport(options: DescribeTransportOptions): void {
       return { received, finished, controller };
     }
 
+    /**
+     * Lets each of `groups` exist before the case publishes to `topic`, through the contract's
+     * optional `declareGroup` (RabbitMQ: a queue keeps only what was published after it existed).
+     */
+    async function prepare(transport: Transport, topic: string, ...groups: string[]): Promise<void> {
+      for (const group of groups) await transport.declareGroup?.(topic, group);
+    }
+
     const ackEach = (delivery: Delivery): Promise<void> => delivery.ack();
     const distinctIds = (deliveries: readonly Delivery[]): Set<string> => new Set(deliveries.map(idOf));
 
@@ -132,7 +157,9 @@ export function describeTransport(options: DescribeTransportOptions): void {
       const transport = await open();
       const topic = uniqueName('pubsub');
       const events = Array.from({ length: 1_000 }, (_, i) => probeEvent(topic, i));
-      const reader = member(transport, topic, uniqueName('g'), ackEach);
+      const group = uniqueName('g');
+      await prepare(transport, topic, group);
+      const reader = member(transport, topic, group, ackEach);
       for (let i = 0; i < events.length; i += 100) {
         await transport.publisher.publish(topic, events.slice(i, i + 100), { metadata: { batch: String(i / 100), tenant: 'acme' } });
       }
@@ -155,20 +182,20 @@ export function describeTransport(options: DescribeTransportOptions): void {
       expect(transport.capabilities).toEqual(contractFlags);
     });
 
-    it(`publishes and subscribes 1,000 events with bodies and metadata intact${STRESS > 1 ? ` (STRESS: ${STRESS} rounds in parallel)` : ''}`, async () => {
-      await Promise.all(Array.from({ length: STRESS }, () => publishSubscribeRound()));
-    }, caseTimeout * STRESS);
+    stressed(it)('publishes and subscribes 1,000 events with bodies and metadata intact', publishSubscribeRound, caseTimeout);
 
-    it('keeps topics apart: a subscriber of A never sees B', async () => {
+    stressed(it)('keeps topics apart: a subscriber of A never sees B', async () => {
       const transport = await open();
       const topicA = uniqueName('topic_a');
       const topicB = uniqueName('topic_b');
       const eventsB = Array.from({ length: 50 }, (_, i) => probeEvent(topicB, i));
       const eventsA = Array.from({ length: 50 }, (_, i) => probeEvent(topicA, i));
+      const group = uniqueName('g');
+      await prepare(transport, topicA, group);
+      await prepare(transport, topicB, group);
       // B first: anything leaking from B would arrive before A is complete.
       await transport.publisher.publish(topicB, eventsB);
       await transport.publisher.publish(topicA, eventsA);
-      const group = uniqueName('g');
       const readerA = member(transport, topicA, group, ackEach);
       const readerB = member(transport, topicB, group, ackEach);
       await waitFor('all of A', () => distinctIds(readerA.received).size === eventsA.length, timeoutMs);
@@ -182,12 +209,14 @@ export function describeTransport(options: DescribeTransportOptions): void {
       const skip = !capabilities.consumerGroups;
       const reason = skip ? ' (skipped: consumerGroups is false)' : '';
 
-      it.skipIf(skip)(`gives each of two groups every event${reason}`, async () => {
+      stressed(it.skipIf(skip))(`gives each of two groups every event${reason}`, async () => {
         const transport = await open();
         const topic = uniqueName('groups');
         const events = Array.from({ length: 100 }, (_, i) => probeEvent(topic, i));
-        const search = member(transport, topic, uniqueName('search'), ackEach);
-        const analytics = member(transport, topic, uniqueName('analytics'), ackEach);
+        const [searchGroup, analyticsGroup] = [uniqueName('search'), uniqueName('analytics')];
+        await prepare(transport, topic, searchGroup, analyticsGroup);
+        const search = member(transport, topic, searchGroup, ackEach);
+        const analytics = member(transport, topic, analyticsGroup, ackEach);
         for (let i = 0; i < events.length; i += 10) await transport.publisher.publish(topic, events.slice(i, i + 10));
         await waitFor('100 in each group', () => distinctIds(search.received).size === 100 && distinctIds(analytics.received).size === 100, timeoutMs);
         const all = new Set(events.map((e) => e.id));
@@ -195,7 +224,7 @@ export function describeTransport(options: DescribeTransportOptions): void {
         expect(distinctIds(analytics.received)).toEqual(all);
       }, caseTimeout);
 
-      it.skipIf(skip)(`shares the work between two members of one group, no event to both${reason}`, async () => {
+      stressed(it.skipIf(skip))(`shares the work between two members of one group, no event to both${reason}`, async () => {
         const transport = await open();
         const topic = uniqueName('share');
         const group = uniqueName('g');
@@ -204,6 +233,7 @@ export function describeTransport(options: DescribeTransportOptions): void {
           await sleep(2);
           await delivery.ack();
         };
+        await prepare(transport, topic, group);
         const a = member(transport, topic, group, slowAck, 5);
         const b = member(transport, topic, group, slowAck, 5);
         for (let i = 0; i < events.length; i += 10) await transport.publisher.publish(topic, events.slice(i, i + 10));
@@ -217,11 +247,12 @@ export function describeTransport(options: DescribeTransportOptions): void {
       }, caseTimeout);
     });
 
-    it('redelivers what a member took and never acked, once that member stops, after the processing timeout', async () => {
+    stressed(it)('redelivers what a member took and never acked, once that member stops, after the processing timeout', async () => {
       const transport = await open();
       const topic = uniqueName('noack');
       const group = uniqueName('g');
       const events = Array.from({ length: 10 }, (_, i) => probeEvent(topic, i));
+      await prepare(transport, topic, group);
       await transport.publisher.publish(topic, events);
       const dying = member(transport, topic, group); // takes, never acks
       await waitFor('the first member to take all 10', () => dying.received.length === 10, timeoutMs);
@@ -238,12 +269,14 @@ export function describeTransport(options: DescribeTransportOptions): void {
       const skip = !capabilities.redeliversOnNack;
       const reason = skip ? ' (skipped: redeliversOnNack is false)' : '';
 
-      it.skipIf(skip)(`redelivers a nacked delivery with the next attempt${reason}`, async () => {
+      stressed(it.skipIf(skip))(`redelivers a nacked delivery with the next attempt${reason}`, async () => {
         const transport = await open();
         const topic = uniqueName('nack');
         const event = probeEvent(topic, 1);
+        const group = uniqueName('g');
+        await prepare(transport, topic, group);
         await transport.publisher.publish(topic, [event], { metadata: { tenant: 'acme' } });
-        const reader = member(transport, topic, uniqueName('g'), async (delivery) => {
+        const reader = member(transport, topic, group, async (delivery) => {
           if (delivery.attempt === 1) await delivery.nack();
           else await delivery.ack();
         });
@@ -253,14 +286,16 @@ export function describeTransport(options: DescribeTransportOptions): void {
       }, caseTimeout);
 
       const skipDelay = !capabilities.delayedRedelivery;
-      it.skipIf(skipDelay)(`redelivers after nack({ delayMs }) no sooner than the delay${skipDelay ? ' (skipped: delayedRedelivery is false)' : ''}`, async () => {
+      stressed(it.skipIf(skipDelay))(`redelivers after nack({ delayMs }) no sooner than the delay${skipDelay ? ' (skipped: delayedRedelivery is false)' : ''}`, async () => {
         const transport = await open();
         const topic = uniqueName('nackdelay');
+        const group = uniqueName('g');
+        await prepare(transport, topic, group);
         await transport.publisher.publish(topic, [probeEvent(topic, 1)]);
         const delayMs = 300;
         let nackedAt = 0;
         const arrivals: number[] = [];
-        const reader = member(transport, topic, uniqueName('g'), async (delivery) => {
+        const reader = member(transport, topic, group, async (delivery) => {
           arrivals.push(Date.now());
           if (delivery.attempt === 1) {
             nackedAt = Date.now();
@@ -275,12 +310,14 @@ export function describeTransport(options: DescribeTransportOptions): void {
         expect(arrivals[1]! - nackedAt).toBeGreaterThanOrEqual(delayMs - 5); // timer granularity
       }, caseTimeout);
 
-      it.skipIf(skip)(`lets a handler that nacks the first 2 events and every 5th still see every event${reason}`, async () => {
+      stressed(it.skipIf(skip))(`lets a handler that nacks the first 2 events and every 5th still see every event${reason}`, async () => {
         const transport = await open();
         const topic = uniqueName('flaky');
         const events = Array.from({ length: 50 }, (_, i) => probeEvent(topic, i));
         const handled = new Set<number>();
-        const reader = member(transport, topic, uniqueName('g'), async (delivery) => {
+        const group = uniqueName('g');
+        await prepare(transport, topic, group);
+        const reader = member(transport, topic, group, async (delivery) => {
           const { seq } = probeOf(delivery);
           if (delivery.attempt === 1 && (seq < 2 || seq % 5 === 4)) return delivery.nack();
           handled.add(seq);
@@ -295,11 +332,12 @@ export function describeTransport(options: DescribeTransportOptions): void {
       }, caseTimeout);
     });
 
-    it('continues after a subscriber closes mid-stream, with no loss', async () => {
+    stressed(it)('continues after a subscriber closes mid-stream, with no loss', async () => {
       const transport = await open();
       const topic = uniqueName('resume');
       const group = uniqueName('g');
       const events = Array.from({ length: 100 }, (_, i) => probeEvent(topic, i));
+      await prepare(transport, topic, group);
       await transport.publisher.publish(topic, events);
       const acked = new Set<string>();
       const first = member(transport, topic, group, async (delivery) => {
@@ -317,13 +355,15 @@ export function describeTransport(options: DescribeTransportOptions): void {
       expect(new Set([...acked, ...distinctIds(second.received)])).toEqual(all);
     }, caseTimeout);
 
-    it('closes safely when close() runs twice at once while a delivery is in flight', async () => {
+    stressed(it)('closes safely when close() runs twice at once while a delivery is in flight', async () => {
       const transport = await open(); // afterEach closes it once more
       const topic = uniqueName('close');
+      const group = uniqueName('g');
+      await prepare(transport, topic, group);
       await transport.publisher.publish(topic, [probeEvent(topic, 1), probeEvent(topic, 2), probeEvent(topic, 3)]);
       const controller = new AbortController();
       controllers.push(controller);
-      const iterator = transport.subscriber.subscribe(topic, { group: uniqueName('g'), consumer: uniqueName('c'), signal: controller.signal })[Symbol.asyncIterator]();
+      const iterator = transport.subscriber.subscribe(topic, { group, consumer: uniqueName('c'), signal: controller.signal })[Symbol.asyncIterator]();
       const held = (await iterator.next()).value as Delivery; // in flight: neither acked nor nacked at close
       const racing = (await iterator.next()).value as Delivery;
       const settling = racing.ack(); // an ack racing the close
@@ -337,7 +377,7 @@ export function describeTransport(options: DescribeTransportOptions): void {
       expect(next).not.toBe('hung');
     }, caseTimeout);
 
-    it.skipIf(!capabilities.orderedPerKey)(
+    stressed(it.skipIf(!capabilities.orderedPerKey))(
       `keeps the order per key across the members of a group${capabilities.orderedPerKey ? '' : ' (skipped: orderedPerKey is false)'}`,
       async () => {
         const transport = await open();
@@ -350,6 +390,7 @@ export function describeTransport(options: DescribeTransportOptions): void {
           order.set(key, [...(order.get(key) ?? []), seq]);
           await delivery.ack();
         };
+        await prepare(transport, topic, group);
         member(transport, topic, group, record);
         member(transport, topic, group, record);
         for (let i = 0; i < events.length; i += 10) await transport.publisher.publish(topic, events.slice(i, i + 10));
@@ -368,49 +409,55 @@ export function describeTransport(options: DescribeTransportOptions): void {
         return { ...shell, data: { ...shell.data, fill: 'x'.repeat(bytes - overhead) } };
       };
 
-      it(`carries an event near the limit intact (min of maxPayloadBytes ${max} and 1 MiB)`, async () => {
+      stressed(it)(`carries an event near the limit intact (min of maxPayloadBytes ${max} and 1 MiB)`, async () => {
         const transport = await open();
         const topic = uniqueName('big');
         // Brokers count headers (metadata, ids) against their own limit; leave them 4 KiB.
         const event = eventOfSize(topic, Math.min(max, 1024 * 1024) - 4096);
+        const group = uniqueName('g');
+        await prepare(transport, topic, group);
         await transport.publisher.publish(topic, [event]);
-        const reader = member(transport, topic, uniqueName('g'), ackEach);
+        const reader = member(transport, topic, group, ackEach);
         await waitFor('the large event', () => reader.received.length >= 1, timeoutMs);
         expect(parseEnvelope(reader.received[0]!.body)).toEqual(event);
       }, caseTimeout);
 
       // Building a string beyond a very large limit costs more than it proves; 256 MiB is the cap.
       const skipOver = max > 256 * 1024 * 1024;
-      it.skipIf(skipOver)(`refuses a call with an event over maxPayloadBytes, sending none of it${skipOver ? ' (skipped: limit above 256 MiB)' : ''}`, async () => {
+      stressed(it.skipIf(skipOver))(`refuses a call with an event over maxPayloadBytes, sending none of it${skipOver ? ' (skipped: limit above 256 MiB)' : ''}`, async () => {
         const transport = await open();
         const topic = uniqueName('toobig');
         const small = probeEvent(topic, 1);
         const oversized = eventOfSize(topic, max + 1);
+        const group = uniqueName('g');
+        await prepare(transport, topic, group);
         const refused = await transport.publisher.publish(topic, [small, oversized]).then(() => undefined, (error: unknown) => error);
         expect(refused).toMatchObject({ code: 'PAYLOAD_TOO_LARGE', maxBytes: max, bytes: max + 1 });
         // The call was refused whole: a later event arrives, the small one from the refused call does not.
         const after = probeEvent(topic, 2);
         await transport.publisher.publish(topic, [after]);
-        const reader = member(transport, topic, uniqueName('g'), ackEach);
+        const reader = member(transport, topic, group, ackEach);
         await waitFor('the event after the refused call', () => reader.received.length >= 1, timeoutMs);
         await sleep(100);
         expect([...distinctIds(reader.received)]).toEqual([after.id]);
       }, caseTimeout);
     });
 
-    it('keeps the trace context across the hop', async () => {
+    stressed(it)('keeps the trace context across the hop', async () => {
       const transport = await open();
       const topic = uniqueName('trace');
       const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
       const tracestate = 'vendor=opaque';
       const event = probeEvent(topic, 1, 'k1', { traceparent, tracestate });
+      const group = uniqueName('g');
+      await prepare(transport, topic, group);
       await transport.publisher.publish(topic, [event]);
-      const reader = member(transport, topic, uniqueName('g'), ackEach);
+      const reader = member(transport, topic, group, ackEach);
       await waitFor('the traced event', () => reader.received.length >= 1, timeoutMs);
       expect(parseEnvelope(reader.received[0]!.body)).toMatchObject({ id: event.id, traceparent, tracestate });
     }, caseTimeout);
 
-    it.skipIf(!capabilities.replaysForNewGroups)(
+    stressed(it.skipIf(!capabilities.replaysForNewGroups))(
       `gives a new group the events published before it joined${capabilities.replaysForNewGroups ? '' : ' (skipped: replaysForNewGroups is false)'}`,
       async () => {
         const transport = await open();
@@ -434,6 +481,7 @@ export function describeTransport(options: DescribeTransportOptions): void {
         const transport = await open();
         const topic = uniqueName('restart');
         const group = uniqueName('g');
+        await prepare(transport, topic, group);
         const reader = member(transport, topic, group, ackEach, 10);
         const published: CloudEvent<Probe>[] = [];
         const publish = async (from: number, count: number): Promise<void> => {

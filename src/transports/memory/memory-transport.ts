@@ -183,7 +183,7 @@ class MemoryBroker implements MemoryTransport {
     try {
       bodies = encodeEvents(this.name, topic, events, this.capabilities.maxPayloadBytes);
     } catch (error) {
-      return Promise.reject(error as Error);
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
     const metadata = Object.freeze({ ...opts?.metadata });
     const log = this.#topic(topic);

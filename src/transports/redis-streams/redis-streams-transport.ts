@@ -136,7 +136,7 @@ class RedisStreamsPublisher implements Publisher {
     try {
       bodies = encodeEvents('redis-streams', topic, events, REDIS_STREAMS_CAPABILITIES.maxPayloadBytes, (event) => this.#body(topic, event));
     } catch (error) {
-      return Promise.reject(error as Error);
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
     const metadata = opts?.metadata === undefined ? [] : ['metadata', JSON.stringify(opts.metadata)];
     // Issued in one tick: auto-pipelining sends them in one write, in this order.
