@@ -2,13 +2,14 @@ import type pg from 'pg';
 import { ArgumentError } from '../core/errors.js';
 import { assertMigrated } from '../postgres/migrations.js';
 import { DEFAULT_DATABASE_URL, openPostgres } from '../postgres/pool.js';
-import { DEFAULT_REDIS_STREAMS_CONFIG, createRedisStreamsTransport, redisAddressOf, type RedisStreamsTransport } from '../transports/redis-streams/index.js';
+import { connectTransport, parseTransportSpec } from '../transports/connect.js';
+import type { Transport } from '../transports/transport.js';
 
 /** The environment variables the CLI reads. */
 export type CliEnv = Readonly<Record<string, string | undefined>>;
 
-/** Schemes `--transport` accepts; more come with more transports. */
-export const SUPPORTED_TRANSPORT_SCHEMES = ['redis://', 'rediss://'] as const;
+/** What `--transport` accepts (DESIGN.md section 4). */
+export const SUPPORTED_TRANSPORTS = 'postgres, or a redis://, rediss://, nats://, amqp://, amqps:// or postgres:// URL';
 
 /**
  * The PostgreSQL URL from `--database`, else `DATABASE_URL`, else the default; an
@@ -29,17 +30,32 @@ export function resolveDatabaseUrl(option: string | undefined, env: CliEnv): str
 }
 
 /**
- * The broker URL from `--transport`, else `DATASYNC_TRANSPORT`, else `REDIS_URL`, else
- * the default; an {@link ArgumentError} naming the supported schemes otherwise.
+ * The transport spec from `--transport`, else `DATASYNC_TRANSPORT`, else `postgres` (the
+ * PostgreSQL transport on the `--database` server); an {@link ArgumentError} naming where
+ * the value came from and what is accepted otherwise.
  */
-export function resolveTransportUrl(option: string | undefined, env: CliEnv): string {
-  const [source, url] = option !== undefined ? ['--transport', option]
-    : env.DATASYNC_TRANSPORT ? ['DATASYNC_TRANSPORT', env.DATASYNC_TRANSPORT]
-      : env.REDIS_URL ? ['REDIS_URL', env.REDIS_URL] : ['default', DEFAULT_REDIS_STREAMS_CONFIG.url];
-  if (redisAddressOf(url) === undefined) {
-    throw new ArgumentError(source, redactUrl(url), `a URL with a supported scheme (${SUPPORTED_TRANSPORT_SCHEMES.join(', ')}), e.g. redis://127.0.0.1:6379`);
+export function resolveTransportSpec(option: string | undefined, env: CliEnv): string {
+  const [source, spec] = option !== undefined ? ['--transport', option]
+    : env.DATASYNC_TRANSPORT ? ['DATASYNC_TRANSPORT', env.DATASYNC_TRANSPORT] : ['default', 'postgres'];
+  try {
+    parseTransportSpec(spec);
+  } catch {
+    throw new ArgumentError(source, redactUrl(spec), `${SUPPORTED_TRANSPORTS}, e.g. redis://127.0.0.1:6379`);
   }
-  return url;
+  return spec;
+}
+
+/** Where a spec sends events, for messages: `redis-streams at 127.0.0.1:6379`, `postgres at <database>`. */
+export function describeTransportSpec(spec: string, databaseUrl: string): string {
+  const { name, url } = parseTransportSpec(spec, databaseUrl);
+  let address = '';
+  try {
+    const parsed = new URL(url ?? '');
+    address = ` at ${parsed.hostname}${parsed.port ? `:${parsed.port}` : ''}`;
+  } catch {
+    address = '';
+  }
+  return `${name}${address}`;
 }
 
 /** The URL without its password, for messages. */
@@ -59,7 +75,7 @@ export function redactUrl(url: string): string {
  */
 export class Connections {
   #pool: pg.Pool | undefined;
-  #transport: RedisStreamsTransport | undefined;
+  #transport: Transport | undefined;
 
   /** Opens the PostgreSQL pool (a few connections; the CLI runs one statement at a time). */
   async database(url: string): Promise<pg.Pool> {
@@ -67,9 +83,9 @@ export class Connections {
     return this.#pool;
   }
 
-  /** Connects to the broker; gives up after 5 s instead of retrying. */
-  async transport(url: string): Promise<RedisStreamsTransport> {
-    this.#transport ??= await createRedisStreamsTransport({ url, connectTimeoutMs: 5_000 });
+  /** Connects the transport a spec names (`postgres` uses `databaseUrl`). */
+  async transport(spec: string, databaseUrl: string): Promise<Transport> {
+    this.#transport ??= await connectTransport(spec, { databaseUrl });
     return this.#transport;
   }
 

@@ -6,7 +6,7 @@ import { ArgumentError, SyncError } from '../core/errors.js';
 import { DeadLetterStore, type DeadLetter, type DeadLetterFilter } from '../postgres/dead-letter-store.js';
 import { inTransaction } from '../postgres/sql.js';
 import type { Publisher } from '../transports/transport.js';
-import { requireMigrated, resolveDatabaseUrl, resolveTransportUrl, usingConnections } from './connections.js';
+import { requireMigrated, resolveDatabaseUrl, resolveTransportSpec, usingConnections } from './connections.js';
 import { CommandFailure } from './failure.js';
 import { TIME_FORMS, addConnectionOptions, addJsonOption, parseNonEmpty, parsePositiveInteger, parsePositiveNumber, parseTime, schemaOption } from './options.js';
 import { Output, Progress, formatTime, truncate, type CliIo, type Column, type Style } from './output.js';
@@ -231,11 +231,11 @@ Examples:
       throw new ArgumentError('--force', true, 'only with dead-letter ids (a filtered replay takes pending dead letters only)');
     }
     const databaseUrl = resolveDatabaseUrl(options.database, io.env);
-    const transportUrl = resolveTransportUrl(options.transport, io.env);
+    const transportSpec = resolveTransportSpec(options.transport, io.env);
     await usingConnections(async (connections) => {
       const pool = await connections.database(databaseUrl);
       await requireMigrated(pool, options.schema, DLQ_TABLES);
-      const publisher = options.dryRun ? undefined : (await connections.transport(transportUrl)).publisher;
+      const publisher = options.dryRun ? undefined : (await connections.transport(transportSpec, databaseUrl)).publisher;
       const store = new DeadLetterStore(options.schema);
       const byId = ids.length > 0;
       const limit = options.limit ?? DEFAULT_REPLAY_LIMIT;

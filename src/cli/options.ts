@@ -82,7 +82,7 @@ export function schemaOption(): Option {
 /** Adds `--database`, and `--transport` when the command publishes. */
 export function addConnectionOptions(command: Command, publishes: boolean): Command {
   command.option('--database <url>', 'PostgreSQL URL (default: $DATABASE_URL, else postgres://postgres@127.0.0.1:5432/postgres)');
-  if (publishes) command.option('--transport <url>', 'broker URL, redis:// or rediss:// (default: $DATASYNC_TRANSPORT, else $REDIS_URL, else redis://127.0.0.1:6379)');
+  if (publishes) command.option('--transport <url>', 'where to publish: postgres, or a redis://, nats://, amqp:// or postgres:// URL (default: $DATASYNC_TRANSPORT, else postgres on --database)');
   return command;
 }
 

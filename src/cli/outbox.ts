@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { ArgumentError } from '../core/errors.js';
+import { dropCdc, type CdcSlotStatus } from '../postgres/cdc-replication.js';
 import { outboxStatus, replayOutbox } from '../postgres/outbox-admin.js';
-import { redisAddressOf } from '../transports/redis-streams/index.js';
 import type { Publisher } from '../transports/transport.js';
-import { requireMigrated, resolveDatabaseUrl, resolveTransportUrl, usingConnections } from './connections.js';
+import { requireMigrated, resolveDatabaseUrl, resolveTransportSpec, describeTransportSpec, usingConnections } from './connections.js';
 import { TIME_FORMS, addConnectionOptions, addJsonOption, parsePositiveNumber, parseTime, schemaOption } from './options.js';
 import { Output, Progress, formatDuration, formatTime, type CliIo } from './output.js';
 
@@ -27,11 +27,11 @@ interface ReplayOptions extends StatusOptions {
   transport?: string;
 }
 
-/** Adds `datasync outbox status` and `datasync outbox replay`. */
+/** Adds `datasync outbox status`, `datasync outbox replay` and `datasync outbox cdc drop`. */
 export function addOutboxCommands(program: Command, io: CliIo): void {
   const outbox = program.command('outbox').description('inspect the transactional outbox and re-publish ranges of it');
 
-  const status = outbox.command('status').description('pending rows, oldest pending age, retained rows, relay cursor, leader and heartbeat').addOption(schemaOption());
+  const status = outbox.command('status').description('pending rows, oldest pending age, retained rows, relay cursor, leader and heartbeat; CDC slot lag and retained WAL').addOption(schemaOption());
   addConnectionOptions(status, false);
   addJsonOption(status);
   status.addHelpText('after', '\nExample:\n  datasync outbox status --schema catalog');
@@ -55,7 +55,33 @@ export function addOutboxCommands(program: Command, io: CliIo): void {
         ['fencing token', String(s.fencingToken)],
         ['heartbeat', ago(s.heartbeatAt)],
         ['published total', String(s.publishedTotal)],
+        ...(s.cdc ? cdcFields(output, s.cdc) : []),
       ]);
+    });
+  });
+
+  const cdc = outbox.command('cdc').description('the replication slot and publication of the CDC relay');
+  const drop = cdc
+    .command('drop')
+    .description('drop the CDC replication slot and publication of an outbox, so PostgreSQL stops keeping WAL for it')
+    .addOption(schemaOption());
+  addConnectionOptions(drop, false);
+  addJsonOption(drop);
+  drop.addHelpText('after', `
+Refuses while a CDC relay streams from the slot: stop the relay first. Rows not yet
+published stay in the outbox beyond the relay cursor; the next relay (polling, or CDC with
+a new slot) publishes them.
+
+Example:
+  datasync outbox cdc drop --schema catalog`);
+  drop.action(async (options: StatusOptions) => {
+    const output = new Output(io, options);
+    const url = resolveDatabaseUrl(options.database, io.env);
+    await usingConnections(async (connections) => {
+      const pool = await connections.database(url);
+      const result = await dropCdc(pool, options.schema);
+      if (output.json) return output.document({ schema: options.schema, ...result });
+      output.line(`${result.slotDropped ? 'dropped' : 'no'} replication slot ${result.slot}; ${result.publicationDropped ? 'dropped' : 'no'} publication ${result.publication}`);
     });
   });
 
@@ -84,11 +110,11 @@ Examples:
       throw new ArgumentError('--until', options.until.toISOString(), `a time later than --since (${options.since.toISOString()})`);
     }
     const databaseUrl = resolveDatabaseUrl(options.database, io.env);
-    const transportUrl = resolveTransportUrl(options.transport, io.env);
+    const transportSpec = resolveTransportSpec(options.transport, io.env);
     await usingConnections(async (connections) => {
       const pool = await connections.database(databaseUrl);
       await requireMigrated(pool, options.schema, OUTBOX_TABLES);
-      const transport = options.dryRun ? undefined : await connections.transport(transportUrl);
+      const transport = options.dryRun ? undefined : await connections.transport(transportSpec, databaseUrl);
       const range = `${options.since.toISOString()} .. ${options.until?.toISOString() ?? 'now'}${options.topic ? `, topic ${options.topic}` : ''}`;
       const progress = new Progress(output, 'outbox replay');
       const result = await replayOutbox(pool, transport?.publisher ?? DRY_RUN_PUBLISHER, {
@@ -110,8 +136,31 @@ Examples:
       } else if (options.dryRun) {
         output.line(`dry run: would re-publish ${result.matched} sent event${result.matched === 1 ? '' : 's'} of ${options.schema}.outbox (${range}); nothing published`);
       } else {
-        output.line(`re-published ${result.published} of ${result.matched} sent event${result.matched === 1 ? '' : 's'} of ${options.schema}.outbox (${range}) to ${redisAddressOf(transportUrl)}`);
+        output.line(`re-published ${result.published} of ${result.matched} sent event${result.matched === 1 ? '' : 's'} of ${options.schema}.outbox (${range}) to ${describeTransportSpec(transportSpec, databaseUrl)}`);
       }
     });
   });
+}
+
+/** The `outbox status` lines of a CDC slot. */
+function cdcFields(output: Output, slot: CdcSlotStatus): [string, string][] {
+  const state = slot.active ? output.style('active', 'green') : output.style('inactive: PostgreSQL keeps WAL until a relay streams again', 'yellow');
+  return [
+    ['cdc slot', `${slot.slot} (${state})`],
+    ['slot confirmed', slot.confirmedFlushLsn ?? '-'],
+    ['slot lag', formatBytes(slot.lagBytes)],
+    ['retained WAL', `${formatBytes(slot.retainedWalBytes)}${slot.walStatus ? ` (wal_status ${slot.walStatus})` : ''}`],
+  ];
+}
+
+/** `812 B`, `14.2 kB`, `3.1 MB`, `1.4 GB` (powers of 1024, as PostgreSQL's pg_size_pretty). */
+function formatBytes(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(1)} ${units[unit]}`;
 }

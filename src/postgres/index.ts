@@ -1,5 +1,6 @@
 export * from './sql.js';
 export * from './pool.js';
+export * from './embedded.js';
 export * from './migrations.js';
 export * from './outbox-writer.js';
 export * from './outbox-notifier.js';
@@ -7,3 +8,5 @@ export * from './processed-events.js';
 export * from './dead-letter-store.js';
 export * from './relay.js';
 export * from './outbox-admin.js';
+export * from './cdc-replication.js';
+export * from './cdc-relay.js';

@@ -2,6 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { CloudEvent } from '../core/envelope.js';
 import { ArgumentError } from '../core/errors.js';
 import type { Publisher } from '../transports/transport.js';
+import { cdcSlotStatus, type CdcSlotStatus } from './cdc-replication.js';
 import type { SqlExecutor } from './sql.js';
 import { quoteIdent } from './sql.js';
 
@@ -24,9 +25,18 @@ export interface OutboxStatus {
   readonly leaderSince: Date | null;
   /** Rows marked sent since the outbox was created (a re-published batch counts again). */
   readonly publishedTotal: number;
+  /**
+   * The replication slot of the CDC relay (docs/relay.md, "CDC mode"): lag and retained
+   * WAL in bytes; `null` when the outbox has no slot (polling mode).
+   */
+  readonly cdc: CdcSlotStatus | null;
 }
 
-/** Reads the relay cursor and counts pending rows of `schema`'s outbox. */
+/**
+ * Reads the relay cursor and counts pending rows of `schema`'s outbox, and reports its
+ * CDC slot if it has one. In CDC mode the cursor trails the stream a little (and stays
+ * behind transactions still open), so `pending` may count rows already published.
+ */
 export async function outboxStatus(db: SqlExecutor, schema: string): Promise<OutboxStatus> {
   const quoted = quoteIdent(schema);
   const { rows } = await db.query<{
@@ -77,6 +87,7 @@ export async function outboxStatus(db: SqlExecutor, schema: string): Promise<Out
     heartbeatAt: row.heartbeat_at,
     leaderSince: row.leader_since,
     publishedTotal: Number(row.published_total),
+    cdc: await cdcSlotStatus(db, schema),
   };
 }
 

@@ -32,7 +32,7 @@ describe('datasync command: arguments', () => {
   it('--help of a group lists its subcommands; every leaf command has --help', async () => {
     expect((await cli('dlq --help')).stdout).toMatch(/list[\s\S]*show[\s\S]*replay[\s\S]*discard/);
     expect((await cli('outbox --help')).stdout).toMatch(/status[\s\S]*replay/);
-    for (const leaf of ['migrate', 'outbox status', 'outbox replay', 'dlq list', 'dlq show', 'dlq replay', 'dlq discard']) {
+    for (const leaf of ['migrate', 'outbox status', 'outbox replay', 'outbox cdc drop', 'dlq list', 'dlq show', 'dlq replay', 'dlq discard']) {
       const { code, stdout } = await cli(`${leaf} --help`);
       expect(code, leaf).toBe(0);
       expect(stdout, leaf).toContain(`Usage: datasync ${leaf}`);
@@ -59,14 +59,14 @@ describe('datasync command: arguments', () => {
   });
 
   it('an unsupported --transport scheme names the supported ones: exit 2, before connecting anywhere', async () => {
-    const { code, stderr } = await cli('dlq replay 1 --schema s --transport amqp://guest:secret@127.0.0.1:5672');
+    const { code, stderr } = await cli('dlq replay 1 --schema s --transport kafka://user:secret@127.0.0.1:9092');
     expect(code).toBe(2);
     expect(stderr).toContain('--transport');
-    expect(stderr).toContain('redis://, rediss://');
+    expect(stderr).toContain('redis://, rediss://, nats://, amqp://');
     expect(stderr).not.toContain('secret');
-    const fromEnv = await cli('outbox replay --schema s --since 1h', { ...ENV, DATASYNC_TRANSPORT: 'nats://127.0.0.1:4222' });
+    const fromEnv = await cli('outbox replay --schema s --since 1h', { ...ENV, DATASYNC_TRANSPORT: 'mqtt://127.0.0.1:1883' });
     expect(fromEnv.code).toBe(2);
-    expect(fromEnv.stderr).toContain('DATASYNC_TRANSPORT: "nats://127.0.0.1:4222" is not valid');
+    expect(fromEnv.stderr).toContain('DATASYNC_TRANSPORT: "mqtt://127.0.0.1:1883" is not valid');
   });
 
   it('a missing --schema is named: exit 2', async () => {
