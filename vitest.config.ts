@@ -29,6 +29,8 @@ export default defineConfig({
         test: {
           name: 'integration',
           include: ['test/**/*.int.test.ts'],
+          // Starts the embedded PostgreSQL when no server answers (DATASYNC_TEST_POSTGRES).
+          globalSetup: ['test/support/global-setup.ts'],
           fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 60_000,

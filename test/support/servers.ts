@@ -1,6 +1,13 @@
 import net from 'node:net';
-import { describe } from 'vitest';
+import { describe, inject } from 'vitest';
 import { randomBytes } from 'node:crypto';
+
+// When no PostgreSQL answers, test/support/global-setup.ts starts the embedded one and
+// provides its URL. It becomes DATABASE_URL of this worker too, so child processes and
+// anything that falls back to DATABASE_URL use the same server.
+const embeddedPostgresUrl = inject('datasync.postgresUrl');
+const embeddedPostgresProblem = inject('datasync.postgresProblem');
+if (embeddedPostgresUrl) process.env.DATABASE_URL = embeddedPostgresUrl;
 
 /** Integration tests use these servers; CI sets DATASYNC_REQUIRE_SERVERS=1 so none may be missing. */
 export const POSTGRES_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -32,6 +39,16 @@ const ADDRESSES: Record<Server, { host: string; port: number }> = {
   rabbitmq: addressOf(AMQP_URL, 5672),
 };
 
+/** What to do when a server does not answer. */
+const HOW_TO_START: Record<Server, string> = {
+  postgres: embeddedPostgresProblem
+    ? `the embedded PostgreSQL did not start either (${embeddedPostgresProblem})`
+    : 'unset DATABASE_URL to let the tests start the embedded PostgreSQL, or start PostgreSQL there',
+  redis: 'start Redis (redis-server --port 6379, or docker run -d -p 6379:6379 redis:7) or point REDIS_URL at one',
+  nats: 'start NATS with JetStream (nats-server -js -p 4222, or docker run -d -p 4222:4222 nats:2 -js) or point NATS_URL at one',
+  rabbitmq: 'start RabbitMQ (rabbitmq-server, or docker run -d -p 5672:5672 rabbitmq:3) or point AMQP_URL at one',
+};
+
 const availability = new Map<Server, boolean>();
 for (const server of Object.keys(ADDRESSES) as Server[]) {
   const { host, port } = ADDRESSES[server];
@@ -49,8 +66,9 @@ export function describeWithServers(servers: readonly Server[], name: string, bo
     return;
   }
   const list = missing.map((s) => `${s} at ${ADDRESSES[s].host}:${ADDRESSES[s].port}`).join(', ');
-  if (REQUIRE) throw new Error(`DATASYNC_REQUIRE_SERVERS=1 but ${list} did not answer; start it (see README, "Running the tests").`);
-  describe.skip(`${name} (skipped: ${list} not answering)`, body);
+  const fixes = missing.map((s) => `${s}: ${HOW_TO_START[s]}`).join('; ');
+  if (REQUIRE) throw new Error(`DATASYNC_REQUIRE_SERVERS=1 but ${list} did not answer. ${fixes} (see README, "Running the tests").`);
+  describe.skip(`${name} (skipped: ${list} not answering; ${fixes})`, body);
 }
 
 /** A fresh lower-case name for a test's own schema, topic or group. */

@@ -1,0 +1,92 @@
+import { defineTopic, type JsonSchema } from 'datasync/core';
+
+/**
+ * Catalog owns products (the seed's "Data Ownership"). Every change it commits is published
+ * on one of these topics, ordered per product (partition key = product id) and versioned,
+ * so a copy can drop anything older than what it holds.
+ */
+
+/** A product as Catalog publishes it. Prices belong to Pricing and stock to Warehouse, not here. */
+export interface Product {
+  readonly id: string;
+  readonly sku: string;
+  readonly name: string;
+  readonly category: string;
+  readonly status: 'active' | 'discontinued';
+  /** Incremented by every change; read models apply only newer versions. */
+  readonly version: number;
+  /** When Catalog committed this version (RFC 3339). */
+  readonly updatedAt: string;
+}
+
+/** A product removed from the catalog: the tombstone's version is one above the last state. */
+export interface ProductDeleted {
+  readonly id: string;
+  readonly version: number;
+  readonly deletedAt: string;
+}
+
+const id = { type: 'string', minLength: 1, maxLength: 64 } as const;
+const version = { type: 'integer', minimum: 1 } as const;
+
+/** JSON Schema of {@link Product}. */
+export const ProductSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'sku', 'name', 'category', 'status', 'version', 'updatedAt'],
+  properties: {
+    id,
+    sku: { type: 'string', pattern: '^[A-Z0-9-]{3,32}$' },
+    name: { type: 'string', minLength: 1, maxLength: 200 },
+    category: { type: 'string', minLength: 1, maxLength: 64 },
+    status: { enum: ['active', 'discontinued'] },
+    version,
+    updatedAt: { type: 'string', format: 'date-time' },
+  },
+};
+
+/** JSON Schema of {@link ProductDeleted}. */
+export const ProductDeletedSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'version', 'deletedAt'],
+  properties: { id, version, deletedAt: { type: 'string', format: 'date-time' } },
+};
+
+const audience = { owner: 'catalog', subscribers: ['search'] } as const;
+
+/** A product was added to the catalog. */
+export const productCreated = defineTopic<Product>({
+  name: 'catalog.product.created',
+  version: 1,
+  ...audience,
+  schema: ProductSchema,
+  partitionKey: (product) => product.id,
+  entityVersion: (product) => product.version,
+  description: 'A product was added to the catalog.',
+});
+
+/** A product's name, category or status changed. */
+export const productUpdated = defineTopic<Product>({
+  name: 'catalog.product.updated',
+  version: 1,
+  ...audience,
+  schema: ProductSchema,
+  partitionKey: (product) => product.id,
+  entityVersion: (product) => product.version,
+  description: "A product's name, category or status changed; the event carries the whole new state.",
+});
+
+/** A product was removed from the catalog. */
+export const productDeleted = defineTopic<ProductDeleted>({
+  name: 'catalog.product.deleted',
+  version: 1,
+  ...audience,
+  schema: ProductDeletedSchema,
+  partitionKey: (deleted) => deleted.id,
+  entityVersion: (deleted) => deleted.version,
+  description: 'A product was removed from the catalog; copies keep a tombstone with its version.',
+});
+
+/** Every topic Catalog publishes. */
+export const catalogTopics = [productCreated, productUpdated, productDeleted] as const;
