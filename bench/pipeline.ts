@@ -1,7 +1,9 @@
 /**
  * `npm run bench`: end-to-end latency and throughput of datasync against a naive
  * outbox baseline, both through real PostgreSQL (synchronous_commit on) and Redis
- * Streams on this machine. See bench/RESULTS.md for what each figure means.
+ * Streams on this machine; with `--transport`, datasync also (or instead) over NATS
+ * JetStream, RabbitMQ or the PostgreSQL transport, each as its own measured system.
+ * See bench/RESULTS.md for what each figure means.
  *
  * Progress goes to stderr, one line per measured run; the result JSON goes to
  * stdout and to `--out`.
@@ -11,13 +13,17 @@ import os from 'node:os';
 import { dirname, resolve } from 'node:path';
 import pg from 'pg';
 import { Redis } from 'ioredis';
+import type { TransportName } from '../src/transports/connect.js';
+import { brokerVersion } from './harness/broker-state.js';
 import { killAllChildren, REPO_ROOT } from './harness/children.js';
 import { parseBenchArgs, USAGE, type BenchConfig } from './harness/options.js';
 import { measureRun, runPendingCleanups, type Phase, type RunResult } from './harness/run.js';
-import type { SystemName } from './harness/system.js';
+import { measuredSystems, type MeasuredSystem } from './harness/system.js';
 
-/** Everything measured for one system. */
+/** Everything measured for one system (the key of `results` is its label). */
 interface SystemResults {
+  system: MeasuredSystem['system'];
+  transport: TransportName;
   fixed: RunResult[];
   search: { steps: RunResult[]; sustainedRate: number | null } | null;
   overload: (RunResult & { sustainedRate: number; ratioToSustained: number }) | null;
@@ -34,7 +40,7 @@ function log(line: string): void {
 }
 
 function describeRun(r: RunResult): string {
-  const head = `${r.system.padEnd(8)} ${r.phase.padEnd(8)} ${String(r.offeredRate).padStart(6)}/s ${r.durationS}s`;
+  const head = `${r.system.padEnd(23)} ${r.phase.padEnd(8)} ${String(r.offeredRate).padStart(6)}/s ${r.durationS}s`;
   if (r.error) return `${head}: ERROR ${r.error.split('\n')[0]}`;
   const l = r.latencyMs;
   const cpu = Object.entries(r.cpu)
@@ -50,14 +56,14 @@ function describeRun(r: RunResult): string {
   );
 }
 
-async function run(system: SystemName, phase: Phase, rate: number, durationS: number, config: BenchConfig): Promise<RunResult> {
+async function run(system: MeasuredSystem, phase: Phase, rate: number, durationS: number, config: BenchConfig): Promise<RunResult> {
   const result = await measureRun({ system, phase, rate, durationS }, config);
   log(describeRun(result));
   return result;
 }
 
 /** Highest sustained rate: grow ×1.5 from the start rate until a rate fails, then bisect. */
-async function searchSustainedRate(system: SystemName, config: BenchConfig): Promise<{ steps: RunResult[]; sustainedRate: number | null }> {
+async function searchSustainedRate(system: MeasuredSystem, config: BenchConfig): Promise<{ steps: RunResult[]; sustainedRate: number | null }> {
   const steps: RunResult[] = [];
   const roundRate = (r: number): number => Math.max(100, Math.round(r / 100) * 100);
   let pass: number | null = null;
@@ -89,7 +95,8 @@ async function searchSustainedRate(system: SystemName, config: BenchConfig): Pro
   return { steps, sustainedRate: pass };
 }
 
-async function serverInfo(config: BenchConfig): Promise<{ postgres: string; synchronousCommit: string; redis: string }> {
+/** Versions of the servers the run uses; a broker only some transports use is asked at most 5 s and reported as unreachable rather than failing the bench. */
+async function serverInfo(config: BenchConfig): Promise<{ postgres: string; synchronousCommit: string; redis: string; nats?: string; rabbitmq?: string }> {
   const db = new pg.Client({ connectionString: config.postgresUrl, application_name: 'dsbench-info' });
   await db.connect();
   let postgres: string;
@@ -101,18 +108,52 @@ async function serverInfo(config: BenchConfig): Promise<{ postgres: string; sync
     await db.end();
   }
   if (synchronousCommit !== 'on') throw new Error(`synchronous_commit is ${synchronousCommit}; the bench measures durable commits and requires on`);
-  const redis = new Redis(config.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  await redis.connect();
+  const datasyncOver = (transport: TransportName): boolean => config.systems.includes('datasync') && config.transports.includes(transport);
+  const versionOf = (transport: TransportName): Promise<string> =>
+    brokerVersion(transport, config).catch((error: Error) => `unreachable (${error.message})`);
+  // Redis must answer when a system uses it; otherwise its version is only informative
+  const redisNeeded = config.systems.includes('baseline') || datasyncOver('redis-streams');
+  const redisVersion = redisNeeded ? await redisServerVersion(config.redisUrl) : await redisServerVersion(config.redisUrl).catch((error: Error) => `unreachable (${error.message})`);
+  return {
+    postgres,
+    synchronousCommit,
+    redis: redisVersion,
+    ...(datasyncOver('nats-jetstream') ? { nats: await versionOf('nats-jetstream') } : {}),
+    ...(datasyncOver('rabbitmq') ? { rabbitmq: await versionOf('rabbitmq') } : {}),
+  };
+}
+
+async function redisServerVersion(url: string): Promise<string> {
+  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  redis.on('error', () => undefined);
   try {
+    await redis.connect();
     const info = await redis.info('server');
-    return { postgres, synchronousCommit, redis: /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown' };
+    return /redis_version:(\S+)/.exec(info)?.[1] ?? 'unknown';
   } finally {
     redis.disconnect();
   }
 }
 
-function targets(results: Partial<Record<SystemName, SystemResults>>, config: BenchConfig): Record<string, Target> {
-  const ds = results.datasync;
+/** The result JSON's label of datasync over Redis Streams, which the issue's targets are about. */
+const TARGET_SYSTEM = 'datasync/redis-streams';
+
+/** `text` with the password replaced when it is a URL with one, for the output JSON. */
+function withoutPassword(text: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(text);
+  } catch {
+    return text;
+  }
+  if (parsed.password === '') return text;
+  parsed.password = '***';
+  return parsed.toString();
+}
+
+/** The pipeline issue's targets, for datasync over Redis Streams against the baseline (null where not measured). */
+function targets(results: Record<string, SystemResults>, config: BenchConfig): Record<string, Target> {
+  const ds = results[TARGET_SYSTEM];
   const bl = results.baseline;
   const at5000 = ds?.fixed.find((r) => r.offeredRate === 5000 && !r.error);
   const check = (value: number | null | undefined, ok: (v: number) => boolean): Pick<Target, 'value' | 'met'> =>
@@ -147,28 +188,35 @@ async function main(): Promise<void> {
     postgres: servers.postgres,
     synchronousCommit: servers.synchronousCommit,
     redis: servers.redis,
+    ...(servers.nats === undefined ? {} : { nats: servers.nats }),
+    ...(servers.rabbitmq === undefined ? {} : { rabbitmq: servers.rabbitmq }),
     loadAverageAtStart: os.loadavg().map((l) => Math.round(l * 100) / 100),
     loadAverageAtEnd: [] as number[],
   };
-  log(`${config.systems.join(' + ')} on ${machine.cpus} CPUs, node ${machine.node}, PostgreSQL ${machine.postgres} (synchronous_commit ${machine.synchronousCommit}), Redis ${machine.redis}; load ${machine.loadAverageAtStart.join(' ')}`);
+  const systems = measuredSystems(config.systems, config.transports);
+  const brokers = [servers.nats && `NATS ${servers.nats}`, servers.rabbitmq && `RabbitMQ ${servers.rabbitmq}`].filter(Boolean).join(', ');
+  log(
+    `${systems.map((s) => s.label).join(' + ')} on ${machine.cpus} CPUs, node ${machine.node}, PostgreSQL ${machine.postgres} (synchronous_commit ${machine.synchronousCommit}), ` +
+      `Redis ${machine.redis}${brokers ? `, ${brokers}` : ''}; load ${machine.loadAverageAtStart.join(' ')}`,
+  );
 
-  const results: Partial<Record<SystemName, SystemResults>> = {};
-  for (const system of config.systems) results[system] = { fixed: [], search: null, overload: null };
-  // fixed rates interleave the systems, so both see the same background load
+  const results: Record<string, SystemResults> = {};
+  for (const { label, system, transport } of systems) results[label] = { system, transport, fixed: [], search: null, overload: null };
+  // fixed rates interleave the systems, so all see the same background load
   for (const rate of config.rates) {
-    for (const system of config.systems) results[system]!.fixed.push(await run(system, 'fixed', rate, config.durationS, config));
+    for (const system of systems) results[system.label]!.fixed.push(await run(system, 'fixed', rate, config.durationS, config));
   }
-  for (const system of config.systems) {
-    const own = results[system]!;
+  for (const system of systems) {
+    const own = results[system.label]!;
     if (config.search) own.search = await searchSustainedRate(system, config);
     const sustainedRate = own.search?.sustainedRate ?? config.sustainedRate ?? null;
-    if (config.search) log(`${system}: highest sustained rate ${sustainedRate ?? 'none found'}${sustainedRate ? '/s' : ''}`);
+    if (config.search) log(`${system.label}: highest sustained rate ${sustainedRate ?? 'none found'}${sustainedRate ? '/s' : ''}`);
     if (config.overload && sustainedRate) {
       const rate = Math.round(sustainedRate * config.overloadFactor);
       const result = await run(system, 'overload', rate, config.overloadS, config);
       const ratioToSustained = Math.round((result.delivered.ratePerS / sustainedRate) * 1000) / 1000;
       own.overload = { ...result, sustainedRate, ratioToSustained };
-      log(`${system}: under ${config.overloadFactor}× overload delivered ${result.delivered.ratePerS}/s = ${Math.round(ratioToSustained * 100)}% of sustained`);
+      log(`${system.label}: under ${config.overloadFactor}× overload delivered ${result.delivered.ratePerS}/s = ${Math.round(ratioToSustained * 100)}% of sustained`);
     }
   }
   machine.loadAverageAtEnd = os.loadavg().map((l) => Math.round(l * 100) / 100);
@@ -177,9 +225,9 @@ async function main(): Promise<void> {
   const output = {
     startedAt,
     finishedAt: new Date().toISOString(),
-    command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+    command: `npm run bench -- ${process.argv.slice(2).map(withoutPassword).join(' ')}`.trim(),
     machine,
-    config,
+    config: { ...config, postgresUrl: withoutPassword(config.postgresUrl), redisUrl: withoutPassword(config.redisUrl), natsUrl: withoutPassword(config.natsUrl), amqpUrl: withoutPassword(config.amqpUrl) },
     results,
     targets: targets(results, config),
   };
@@ -196,7 +244,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     if (interrupted) process.exit(130);
     interrupted = true;
-    log(`${signal}: stopping child processes and dropping this run's schemas and streams`);
+    log(`${signal}: stopping child processes and dropping this run's schemas, streams and queues`);
     killAllChildren();
     void runPendingCleanups().finally(() => process.exit(130));
   });

@@ -5,17 +5,19 @@ import { OutboxNotifier } from '../../src/postgres/outbox-notifier.js';
 import { OutboxWriter } from '../../src/postgres/outbox-writer.js';
 import { startRelay } from '../../src/postgres/relay.js';
 import { defineService, onBatch, startConsumer } from '../../src/runtime/index.js';
-import { createRedisStreamsTransport } from '../../src/transports/redis-streams/index.js';
+import { connectTransport } from '../../src/transports/connect.js';
+import type { Transport } from '../../src/transports/transport.js';
+import { untilGroupSubscribed } from '../harness/broker-state.js';
 import { dropRunState } from '../harness/cleanup.js';
 import { benchNowMs } from '../harness/clock.js';
 import { applyProductsIfNewer, productsTableSql } from '../harness/products.js';
-import type { BenchContext, OnCommitted, OutboxAppender, ProductEvent, Stoppable, SystemUnderTest } from '../harness/system.js';
+import { CONSUMER_GROUP, transportSpecOf, type BenchContext, type OnCommitted, type OutboxAppender, type ProductEvent, type Stoppable, type SystemUnderTest } from '../harness/system.js';
 
 /** The owner (publisher) and the consumer service of the bench topic. */
 const OWNER = 'catalog';
-const CONSUMER = 'search';
+const CONSUMER = CONSUMER_GROUP;
 
-/** The run's topic: a fresh name per run, so a fresh Redis stream. Ordered per product id. */
+/** The run's topic: a fresh name per run, so a fresh stream or queue on every broker. Ordered per product id. */
 function productTopic(ctx: BenchContext): Topic<ProductEvent> {
   return defineTopic<ProductEvent>({
     name: ctx.topic,
@@ -42,12 +44,18 @@ function productTopic(ctx: BenchContext): Topic<ProductEvent> {
 }
 
 function log(ctx: BenchContext, role: string, error: unknown): void {
-  console.error(`[bench] datasync ${role} (${ctx.runTag}): ${error instanceof Error ? error.message : String(error)}`);
+  console.error(`[bench] datasync/${ctx.transport} ${role} (${ctx.runTag}): ${error instanceof Error ? error.message : String(error)}`);
+}
+
+/** The run's transport, as a deployment selects it with `DATASYNC_TRANSPORT` (the transport's own defaults). */
+function openTransport(ctx: BenchContext): Promise<Transport> {
+  return connectTransport(transportSpecOf(ctx), { databaseUrl: ctx.postgresUrl });
 }
 
 /**
  * datasync as a user deploys it: `OutboxWriter` in the owner's transaction, the
- * outbox relay (`startRelay`) publishing to Redis Streams, and a `search` service
+ * outbox relay (`startRelay`) publishing through the run's transport (`ctx.transport`,
+ * built by `connectTransport` in the relay and consumer processes), and a `search` service
  * whose handler applies each product to its read model with a version check, run
  * by `startConsumer` (idempotency, ordered lanes, group commit, retry, dead letter).
  */
@@ -89,7 +97,7 @@ export const datasyncSystem: SystemUnderTest = {
   },
 
   async startRelay(ctx: BenchContext): Promise<Stoppable> {
-    const transport = await createRedisStreamsTransport({ url: ctx.redisUrl });
+    const transport = await openTransport(ctx);
     const relay = await startRelay({
       connectionString: ctx.postgresUrl,
       clientConfig: { application_name: `${ctx.applicationName}-relay` },
@@ -113,7 +121,7 @@ export const datasyncSystem: SystemUnderTest = {
     const readerSchema = ctx.readerSchema;
     const pool = new pg.Pool({ connectionString: ctx.postgresUrl, max: 10, idleTimeoutMillis: 0, application_name: `${ctx.applicationName}-consumer` });
     pool.on('error', () => undefined);
-    const transport = await createRedisStreamsTransport({ url: ctx.redisUrl });
+    const transport = await openTransport(ctx);
     const service = defineService({
       name: CONSUMER,
       schema: readerSchema,
@@ -141,7 +149,7 @@ export const datasyncSystem: SystemUnderTest = {
       },
     });
     let closing: Promise<void> | undefined;
-    return {
+    const stoppable: Stoppable = {
       close: () =>
         (closing ??= (async () => {
           await consumer.close();
@@ -149,5 +157,11 @@ export const datasyncSystem: SystemUnderTest = {
           await pool.end();
         })()),
     };
+    // the runtime subscribes in the background; the relay may start only once the group's queue exists
+    await untilGroupSubscribed(ctx, CONSUMER, 30_000).catch(async (error: unknown) => {
+      await stoppable.close();
+      throw error;
+    });
+    return stoppable;
   },
 };

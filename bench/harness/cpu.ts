@@ -74,12 +74,23 @@ export interface CpuSnapshot {
  */
 export type CpuReport = Record<string, number | null>;
 
+/** The servers whose processes a snapshot can count, by command name (`/proc/<pid>/comm`). */
+const SERVER_COMMANDS = {
+  postgres: ['postgres'],
+  redis: ['redis-server'],
+  nats: ['nats-server'],
+  rabbitmq: ['beam.smp'],
+} as const satisfies Record<string, readonly string[]>;
+
+export type ServerName = keyof typeof SERVER_COMMANDS;
+
 /**
  * Reads CPU counters of named groups: `children` are the bench's own processes by
- * pid (several per group when, e.g., the load comes from several producer processes); `postgres` and `redis` are every process of that server (the whole server,
- * so load from anything else using it on the machine is included).
+ * pid (several per group when, e.g., the load comes from several producer processes); each of
+ * `servers` is every process of that server (the whole server, so load from anything else
+ * using it on the machine is included).
  */
-export function takeCpuSnapshot(children: Record<string, readonly (number | undefined)[]>): CpuSnapshot {
+export function takeCpuSnapshot(children: Record<string, readonly (number | undefined)[]>, servers: readonly ServerName[] = ['postgres', 'redis']): CpuSnapshot {
   const groups: Record<string, Map<number, number>> = {};
   for (const [name, pids] of Object.entries(children)) {
     const map = new Map<number, number>();
@@ -89,7 +100,8 @@ export function takeCpuSnapshot(children: Record<string, readonly (number | unde
     }
     groups[name] = map;
   }
-  for (const [name, comms] of [['postgres', ['postgres']], ['redis', ['redis-server']]] as const) {
+  for (const name of servers) {
+    const comms = SERVER_COMMANDS[name];
     const map = new Map<number, number>();
     for (const pid of pidsNamed(comms)) {
       const seconds = processCpuSeconds(pid);

@@ -1,9 +1,15 @@
 import { parseArgs } from 'node:util';
+import { parseTransportSpec, type TransportName } from '../../src/transports/connect.js';
 import { SYSTEM_NAMES, type DatasyncNotify, type SystemName } from './system.js';
+
+/** Every transport the bench can run datasync over, in the order `--transport all` runs them. */
+export const BENCH_TRANSPORTS = ['redis-streams', 'nats-jetstream', 'rabbitmq', 'postgres'] as const satisfies readonly TransportName[];
 
 /** Everything a bench run is configured with; echoed into the output JSON. */
 export interface BenchConfig {
   readonly systems: readonly SystemName[];
+  /** The transports datasync runs over, one measured system each (`datasync/<transport>`). */
+  readonly transports: readonly TransportName[];
   /** Fixed offered rates, events/s, each measured for `durationS`. */
   readonly rates: readonly number[];
   readonly durationS: number;
@@ -41,6 +47,8 @@ export interface BenchConfig {
   readonly datasyncRelayPollMs: number | undefined;
   readonly postgresUrl: string;
   readonly redisUrl: string;
+  readonly natsUrl: string;
+  readonly amqpUrl: string;
   readonly out: string;
   readonly quick: boolean;
   /** Before each run, wait (at most 5 min) until the machine is below this % of one core; undefined: don't wait. */
@@ -49,6 +57,9 @@ export interface BenchConfig {
 
 export const USAGE = `npm run bench -- [options]
   --system datasync|baseline|both   systems to measure (default both)
+  --transport redis-streams         transports datasync runs over, comma-separated, or all
+                                    (redis-streams,nats-jetstream,rabbitmq,postgres); each is measured
+                                    as its own system, datasync/<transport> (default redis-streams)
   --rates 1000,5000                 fixed offered rates, events/s
   --duration 20                     seconds per fixed rate
   --warmup 2                        seconds at the same rate before each measured window
@@ -70,6 +81,9 @@ export const USAGE = `npm run bench -- [options]
   --datasync-relay-poll <ms>        datasync relay fallback poll interval (default: the relay's)
   --pg-url postgres://postgres@127.0.0.1:5432/postgres
   --redis-url redis://127.0.0.1:6379
+  --nats-url nats://127.0.0.1:4222  (for --transport nats-jetstream)
+  --amqp-url amqp://guest:guest@127.0.0.1:5672
+                                    (for --transport rabbitmq; postgres uses --pg-url)
   --quick                           short durations, for a smoke run
   --wait-idle <pct>                 before each run, wait (at most 5 min) until the machine is below pct % of one core
   --out bench/out/<timestamp>.json  where to write the JSON (also printed on stdout)`;
@@ -88,9 +102,44 @@ function notifyMode(value: string | undefined): DatasyncNotify {
 }
 
 function loopbackOnly(name: string, url: string): string {
-  const host = new URL(url).hostname;
+  let host: string;
+  try {
+    host = new URL(url).hostname;
+  } catch {
+    throw new Error(`--${name} must be a URL, got ${JSON.stringify(url)}`);
+  }
   if (!['127.0.0.1', 'localhost', '[::1]'].includes(host)) throw new Error(`--${name}: the bench only talks to 127.0.0.1, got ${host}`);
   return url;
+}
+
+/** A loopback URL that `connectTransport` maps to `transport` (so a nats:// URL cannot end up in --amqp-url). */
+function brokerUrl(name: string, url: string, transport: TransportName): string {
+  loopbackOnly(name, url);
+  let selected: TransportName | undefined;
+  try {
+    selected = parseTransportSpec(url).name;
+  } catch {
+    selected = undefined;
+  }
+  if (selected !== transport) throw new Error(`--${name} must be a URL of the ${transport} transport, got ${JSON.stringify(url)}`);
+  return url;
+}
+
+/**
+ * `--transport`: a comma-separated list of {@link BENCH_TRANSPORTS} names, or `all`; repeats
+ * are dropped, the order given is the run order. Throws naming the option on anything else.
+ */
+export function parseTransports(value: string | undefined): TransportName[] {
+  if (value === undefined) return ['redis-streams'];
+  const names = value.split(',').map((name) => name.trim());
+  const expected = `a comma-separated list of ${BENCH_TRANSPORTS.join(', ')}, or all`;
+  if (names.length === 1 && names[0] === 'all') return [...BENCH_TRANSPORTS];
+  const transports: TransportName[] = [];
+  for (const name of names) {
+    if (!(BENCH_TRANSPORTS as readonly string[]).includes(name)) throw new Error(`--transport must be ${expected}; got ${JSON.stringify(name)} in ${JSON.stringify(value)}`);
+    if (!transports.includes(name as TransportName)) transports.push(name as TransportName);
+  }
+  return transports;
 }
 
 /** Parses the command line; throws with a message naming the option on a bad value. */
@@ -123,6 +172,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchConfig | 'help' {
       'datasync-relay-poll': { type: 'string' },
       'pg-url': { type: 'string' },
       'redis-url': { type: 'string' },
+      transport: { type: 'string' },
+      'nats-url': { type: 'string' },
+      'amqp-url': { type: 'string' },
       quick: { type: 'boolean' },
       'wait-idle': { type: 'string' },
       out: { type: 'string' },
@@ -138,6 +190,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchConfig | 'help' {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   return {
     systems,
+    transports: parseTransports(values.transport),
     rates,
     durationS: positive('duration', values.duration, quick ? 3 : 20),
     warmupS: values.warmup === '0' ? 0 : positive('warmup', values.warmup, quick ? 1 : 2),
@@ -161,7 +214,9 @@ export function parseBenchArgs(argv: readonly string[]): BenchConfig | 'help' {
     datasyncNotify: notifyMode(values['datasync-notify']),
     datasyncRelayPollMs: values['datasync-relay-poll'] === undefined ? undefined : Math.floor(positive('datasync-relay-poll', values['datasync-relay-poll'], 1)),
     postgresUrl: loopbackOnly('pg-url', values['pg-url'] ?? 'postgres://postgres@127.0.0.1:5432/postgres'),
-    redisUrl: loopbackOnly('redis-url', values['redis-url'] ?? 'redis://127.0.0.1:6379'),
+    redisUrl: brokerUrl('redis-url', values['redis-url'] ?? 'redis://127.0.0.1:6379', 'redis-streams'),
+    natsUrl: brokerUrl('nats-url', values['nats-url'] ?? 'nats://127.0.0.1:4222', 'nats-jetstream'),
+    amqpUrl: brokerUrl('amqp-url', values['amqp-url'] ?? 'amqp://guest:guest@127.0.0.1:5672', 'rabbitmq'),
     out: values.out ?? `bench/out/${stamp}.json`,
     quick,
     waitIdlePct: values['wait-idle'] === undefined ? undefined : positive('wait-idle', values['wait-idle'], 30),

@@ -1,17 +1,21 @@
+import type { TransportName } from '../../src/transports/connect.js';
 import { BenchChild } from './children.js';
 import { benchNowMs, sleep, withTimeout } from './clock.js';
-import { cpuBetween, takeCpuSnapshot, waitForIdleMachine, type CpuReport, type CpuSnapshot } from './cpu.js';
+import { cpuBetween, takeCpuSnapshot, waitForIdleMachine, type CpuReport, type CpuSnapshot, type ServerName } from './cpu.js';
 import type { ConsumerSamples, ProducerDone } from './messages.js';
 import type { BenchConfig } from './options.js';
 import { round, SampleBuffer, summarize, type LatencySummary } from './stats.js';
-import { loadSystem, type BenchContext, type SystemName } from './system.js';
+import { loadSystem, type BenchContext, type MeasuredSystem } from './system.js';
 
 /** Why a run was made: a fixed rate, a step of the search, or the overload test. */
 export type Phase = 'fixed' | 'search' | 'overload';
 
 /** The figures of one measured run (one system, one offered rate). */
 export interface RunResult {
-  readonly system: SystemName;
+  /** The measured system's label: `datasync/<transport>` or `baseline`. */
+  readonly system: string;
+  /** The broker the events travelled through. */
+  readonly transport: TransportName;
   readonly phase: Phase;
   readonly runTag: string;
   /** Events/s the schedule offered. */
@@ -53,7 +57,7 @@ export interface RunResult {
   readonly sustained: boolean;
   /** Seconds spent waiting for an idle machine before the run (`--wait-idle`). */
   readonly waitedForIdleS?: number;
-  /** % of one core over the window: producer processes (together), relay, consumer, the postgres and redis servers, the machine. */
+  /** % of one core over the window: producer processes (together), relay, consumer, the postgres server and the run's broker, the machine. */
   readonly cpu: CpuReport;
   readonly error?: string;
 }
@@ -70,7 +74,7 @@ const CATCH_UP_GRACE_MS = 5_000;
 
 /** What to run. */
 export interface RunSpec {
-  readonly system: SystemName;
+  readonly system: MeasuredSystem;
   readonly phase: Phase;
   readonly rate: number;
   readonly durationS: number;
@@ -87,13 +91,16 @@ export async function runPendingCleanups(): Promise<void> {
   await Promise.allSettled([...cleanups].map((cleanup) => withTimeout(cleanup(), 10_000, 'cleanup')));
 }
 
-/** The fresh schemas, stream and connection name of one run. */
-export function newContext(config: BenchConfig): BenchContext {
+/** The fresh schemas, topic and connection name of one run over `transport`. */
+export function newContext(config: BenchConfig, transport: TransportName): BenchContext {
   const runTag = `${runBase}${(++runCounter).toString(36)}`;
   return {
     runTag,
     postgresUrl: config.postgresUrl,
     redisUrl: config.redisUrl,
+    natsUrl: config.natsUrl,
+    amqpUrl: config.amqpUrl,
+    transport,
     ownerSchema: `${runTag}_owner`,
     readerSchema: `${runTag}_reader`,
     topic: `${runTag}.product.updated`,
@@ -111,18 +118,19 @@ export function newContext(config: BenchConfig): BenchContext {
  */
 export async function measureRun(spec: RunSpec, config: BenchConfig): Promise<RunResult> {
   const waitedForIdleS = config.waitIdlePct === undefined ? undefined : await waitForIdleMachine(config.waitIdlePct, 300_000);
-  const ctx = newContext(config);
+  const ctx = newContext(config, spec.system.transport);
+  const { label } = spec.system;
   const durationMs = spec.durationS * 1000;
   // a search step or the overload run only needs to know it failed; its backlog is not worth a long wait
   const drainTimeoutMs = (spec.phase === 'fixed' ? config.drainTimeoutS : Math.min(config.drainTimeoutS, SHORT_DRAIN_S)) * 1000;
   if (interrupted) return failedRun(spec, ctx, new Error('interrupted'));
-  const system = await loadSystem(spec.system).catch((error: Error) => error);
+  const system = await loadSystem(spec.system.system).catch((error: Error) => error);
   if (system instanceof Error) return failedRun(spec, ctx, system);
   const teardown = (): Promise<void> => system.teardown(ctx);
   cleanups.add(teardown);
   const children: BenchChild[] = [];
   try {
-    await withTimeout(system.setup(ctx), 60_000, `${spec.system} setup`);
+    await withTimeout(system.setup(ctx), 60_000, `${label} setup`);
     const consumer = new BenchChild('consumer');
     const relay = new BenchChild('relay');
     const producers = Array.from({ length: config.producerProcesses }, () => new BenchChild('producer'));
@@ -131,15 +139,18 @@ export async function measureRun(spec: RunSpec, config: BenchConfig): Promise<Ru
     failed.catch(() => undefined);
     const guard = <T>(promise: Promise<T>): Promise<T> => Promise.race([promise, failed]);
 
-    consumer.send({ type: 'init', system: spec.system, ctx });
+    // Consumer, then relay, then producers, each once the one before is ready. Over RabbitMQ,
+    // which drops what no queue is bound to take, the consumer is ready only once its queue
+    // exists and is consumed (`untilGroupSubscribed`), so no event is published before it.
+    consumer.send({ type: 'init', system: spec.system.system, ctx });
     await guard(consumer.waitFor('ready', 60_000));
-    relay.send({ type: 'init', system: spec.system, ctx });
+    relay.send({ type: 'init', system: spec.system.system, ctx });
     await guard(relay.waitFor('ready', 60_000));
     const connections = Math.max(1, Math.ceil(config.producerConnections / producers.length));
     // listen before sending: a fast producer may answer while another is still awaited
     const readies = Promise.all(producers.map((producer) => producer.waitFor('ready', 60_000)));
     producers.forEach((producer, shardIndex) =>
-      producer.send({ type: 'init', system: spec.system, ctx, connections, products: config.products, shardIndex, shardCount: producers.length }),
+      producer.send({ type: 'init', system: spec.system.system, ctx, connections, products: config.products, shardIndex, shardCount: producers.length }),
     );
     for (const ready of await guard(readies)) {
       if (ready.synchronousCommit !== 'on') throw new Error(`synchronous_commit is ${ready.synchronousCommit} on the producer's connections; the bench requires on`);
@@ -162,9 +173,10 @@ export async function measureRun(spec: RunSpec, config: BenchConfig): Promise<Ru
     }
     const pids = { producer: producers.map((p) => p.pid), relay: [relay.pid], consumer: [consumer.pid] };
     await guard(sleep(startAtMs - benchNowMs()));
-    const cpuStart: CpuSnapshot = takeCpuSnapshot(pids);
+    const servers = serversOf(ctx);
+    const cpuStart: CpuSnapshot = takeCpuSnapshot(pids, servers);
     await guard(sleep(endAtMs - benchNowMs()));
-    const cpuEnd: CpuSnapshot = takeCpuSnapshot(pids);
+    const cpuEnd: CpuSnapshot = takeCpuSnapshot(pids, servers);
 
     // Drain: the producers end their schedule (told to drop what is still queued at the
     // deadline), then the consumer catches up with what was sent, unless it stalls.
@@ -198,7 +210,7 @@ export async function measureRun(spec: RunSpec, config: BenchConfig): Promise<Ru
     return failedRun(spec, ctx, error as Error);
   } finally {
     await Promise.all(children.map((c) => c.stop()));
-    await withTimeout(teardown(), 30_000, `${spec.system} teardown`).catch((error: Error) => console.error(`[bench] teardown of ${ctx.runTag} failed: ${error.message}`));
+    await withTimeout(teardown(), 30_000, `${label} teardown`).catch((error: Error) => console.error(`[bench] teardown of ${ctx.runTag} failed: ${error.message}`));
     cleanups.delete(teardown);
   }
 }
@@ -270,8 +282,22 @@ function mergeProducers(reports: readonly ProducerDone[]): ProducerDone {
 }
 
 /** What every result says about the run it comes from. */
-function runIdentity(spec: RunSpec, ctx: BenchContext): Pick<RunResult, 'system' | 'phase' | 'runTag' | 'offeredRate' | 'durationS'> {
-  return { system: spec.system, phase: spec.phase, runTag: ctx.runTag, offeredRate: spec.rate, durationS: spec.durationS };
+function runIdentity(spec: RunSpec, ctx: BenchContext): Pick<RunResult, 'system' | 'transport' | 'phase' | 'runTag' | 'offeredRate' | 'durationS'> {
+  return { system: spec.system.label, transport: spec.system.transport, phase: spec.phase, runTag: ctx.runTag, offeredRate: spec.rate, durationS: spec.durationS };
+}
+
+/** The servers whose CPU a run reports: PostgreSQL, and the run's broker unless that is PostgreSQL itself. */
+function serversOf(ctx: BenchContext): ServerName[] {
+  switch (ctx.transport) {
+    case 'redis-streams':
+      return ['postgres', 'redis'];
+    case 'nats-jetstream':
+      return ['postgres', 'nats'];
+    case 'rabbitmq':
+      return ['postgres', 'rabbitmq'];
+    case 'postgres':
+      return ['postgres'];
+  }
 }
 
 function failedRun(spec: RunSpec, ctx: BenchContext, error: Error): RunResult {

@@ -1,8 +1,39 @@
 import type { SqlExecutor } from '../../src/postgres/sql.js';
+import type { TransportName, TransportSpec } from '../../src/transports/connect.js';
 
 /** The systems the bench can measure. */
 export const SYSTEM_NAMES = ['datasync', 'baseline'] as const;
 export type SystemName = (typeof SYSTEM_NAMES)[number];
+
+/** The consuming service of every system (the consumer group on the broker): a search read model. */
+export const CONSUMER_GROUP = 'search';
+
+/**
+ * One system as measured: datasync runs once per selected transport, each under its own
+ * label (`datasync/nats-jetstream`); the baseline always moves events through Redis
+ * Streams with its own code, under the label `baseline`.
+ */
+export interface MeasuredSystem {
+  /** The name in logs and the key in the result JSON. */
+  readonly label: string;
+  readonly system: SystemName;
+  /** The broker the events travel through. */
+  readonly transport: TransportName;
+}
+
+/**
+ * The systems a run measures, in run order: datasync once per transport (in the order
+ * given), then the baseline, each only when `systems` selects it.
+ */
+export function measuredSystems(systems: readonly SystemName[], transports: readonly TransportName[]): MeasuredSystem[] {
+  const measured: MeasuredSystem[] = [];
+  for (const system of SYSTEM_NAMES) {
+    if (!systems.includes(system)) continue;
+    if (system === 'baseline') measured.push({ label: 'baseline', system, transport: 'redis-streams' });
+    else for (const transport of transports) measured.push({ label: `datasync/${transport}`, system, transport });
+  }
+  return measured;
+}
 
 /**
  * Everything one measured run needs to find its servers and its own state. Every
@@ -15,11 +46,17 @@ export interface BenchContext {
   readonly postgresUrl: string;
   /** Redis URL (127.0.0.1 only). */
   readonly redisUrl: string;
+  /** NATS URL (127.0.0.1 only), for the `nats-jetstream` transport. */
+  readonly natsUrl: string;
+  /** AMQP URL (127.0.0.1 only), for the `rabbitmq` transport. */
+  readonly amqpUrl: string;
+  /** The broker datasync's relay and consumer use in this run (see {@link transportSpecOf}). */
+  readonly transport: TransportName;
   /** The owner service's schema: its `products` table and its outbox. */
   readonly ownerSchema: string;
   /** The consumer service's schema: its read model (and, for datasync, its processed_events). */
   readonly readerSchema: string;
-  /** Topic name; also the Redis stream key (DESIGN.md section 3: one stream per topic). */
+  /** Topic name, containing `runTag`; the Redis stream key (DESIGN.md section 3: one stream per topic). */
   readonly topic: string;
   /** `application_name` of every bench connection, to find them in pg_stat_activity. */
   readonly applicationName: string;
@@ -29,6 +66,23 @@ export interface BenchContext {
     readonly datasyncNotify: DatasyncNotify;
     readonly datasyncRelayPollMs?: number;
   };
+}
+
+/**
+ * The `connectTransport` spec of the run's transport: the Redis, NATS or AMQP URL, or
+ * `postgres` (the PostgreSQL transport on the bench's database, passed as `databaseUrl`).
+ */
+export function transportSpecOf(ctx: Pick<BenchContext, 'transport' | 'redisUrl' | 'natsUrl' | 'amqpUrl'>): TransportSpec {
+  switch (ctx.transport) {
+    case 'redis-streams':
+      return ctx.redisUrl;
+    case 'nats-jetstream':
+      return ctx.natsUrl;
+    case 'rabbitmq':
+      return ctx.amqpUrl;
+    case 'postgres':
+      return 'postgres';
+  }
 }
 
 /** The event data every system carries: the product row after the change, plus timing. */
@@ -44,10 +98,10 @@ export interface ProductEvent {
   readonly intendedAtMs: number;
 }
 
-/** Writes one event into the owner's outbox inside the owner's transaction. */
 /** How the datasync owner wakes its relay: after commit (as createProducer does), inside the transaction, or not at all. */
 export type DatasyncNotify = 'after-commit' | 'in-transaction' | 'off';
 
+/** Writes one event into the owner's outbox inside the owner's transaction. */
 export interface OutboxAppender {
   append(tx: SqlExecutor, event: ProductEvent): Promise<void>;
   /** Called after the owner's transaction that appended committed. */
@@ -74,13 +128,17 @@ export interface SystemUnderTest {
   readonly name: SystemName;
   /** Creates the run's schemas, tables, streams and consumer groups. */
   setup(ctx: BenchContext): Promise<void>;
-  /** Drops everything `setup` made (schemas and Redis keys of `ctx.runTag`). */
+  /** Drops everything `setup` and the run made (schemas, Redis keys of `ctx.runTag`, the transport's broker state). */
   teardown(ctx: BenchContext): Promise<void>;
   /** Producer side: the outbox write of one event. */
   openOutbox(ctx: BenchContext): Promise<OutboxAppender>;
-  /** Relay side: publishes committed outbox rows to Redis until closed. */
+  /** Relay side: publishes committed outbox rows to the run's broker until closed. */
   startRelay(ctx: BenchContext): Promise<Stoppable>;
-  /** Consumer side: applies events to the read model, calling `onCommitted` per event after commit. */
+  /**
+   * Consumer side: applies events to the read model, calling `onCommitted` per event after
+   * commit. Resolves once the consumer's subscription exists on the broker, so events the
+   * relay publishes afterwards reach it even on a broker that does not replay to later groups.
+   */
   startConsumer(ctx: BenchContext, onCommitted: OnCommitted): Promise<Stoppable>;
 }
 
