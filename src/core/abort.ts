@@ -30,3 +30,18 @@ export function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promi
     );
   });
 }
+
+/** Sleeps `ms`, or less when one of `signals` aborts (then resolves too; never rejects). */
+export function pause(ms: number, ...signals: (AbortSignal | undefined)[]): Promise<void> {
+  return new Promise((resolve) => {
+    const live = signals.filter((signal): signal is AbortSignal => signal !== undefined);
+    if (live.some((signal) => signal.aborted)) return resolve();
+    const done = (): void => {
+      clearTimeout(timer);
+      for (const signal of live) signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    for (const signal of live) signal.addEventListener('abort', done, { once: true });
+  });
+}

@@ -1,12 +1,12 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { createNatsJetStreamTransport, NATS_JETSTREAM_CAPABILITIES } from '../../src/transports/nats-jetstream/index.js';
-import { describeWithServers, waitFor } from '../support/servers.js';
+import { OwnedProcess } from '../support/owned-process.js';
+import { freePort } from '../support/ports.js';
+import { describeWithServers } from '../support/servers.js';
 import { describeTransport } from './transport.js';
 
 const NATS_SERVER = process.env.NATS_SERVER_BIN ?? '/usr/sbin/nats-server';
@@ -18,98 +18,40 @@ const NATS_SERVER = process.env.NATS_SERVER_BIN ?? '/usr/sbin/nats-server';
  * restart keeps acknowledged messages because SIGTERM shuts JetStream down gracefully, writing
  * out what it holds. The machine's shared NATS on 4222 is never touched here.
  */
-class OwnedNats {
-  #process: ChildProcess | undefined;
-
-  private constructor(readonly port: number, readonly dir: string, readonly configFile: string) {}
-
-  static async start(): Promise<OwnedNats> {
-    const dir = await mkdtemp(path.join(tmpdir(), 'datasync-conformance-nats-'));
-    const nats = new OwnedNats(await freePort(), dir, path.join(dir, 'nats-server.conf'));
-    await nats.#writeConfig();
-    await nats.#launch();
-    return nats;
-  }
-
-  get url(): string {
-    return `nats://127.0.0.1:${this.port}`;
-  }
-
-  /** SIGTERM (JetStream flushes its stores and exits), then start again on the same port and folder. */
-  async restart(): Promise<void> {
-    await this.#terminate();
-    await this.#launch();
-  }
-
-  async stop(): Promise<void> {
-    await this.#terminate();
-    await rm(this.dir, { recursive: true, force: true });
-  }
-
-  /** The configuration, with `sync_interval: always` when this nats-server accepts it (`-t` checks). */
-  async #writeConfig(): Promise<void> {
-    const store = JSON.stringify(path.join(this.dir, 'jetstream'));
-    await writeFile(this.configFile, `jetstream {\n  store_dir: ${store}\n  sync_interval: always\n}\n`);
-    if (spawnSync(NATS_SERVER, ['-c', this.configFile, '-t'], { stdio: 'ignore' }).status !== 0) {
-      await writeFile(this.configFile, `jetstream {\n  store_dir: ${store}\n}\n`);
-    }
-  }
-
-  async #launch(): Promise<void> {
-    const child = spawn(NATS_SERVER, ['-c', this.configFile, '-a', '127.0.0.1', '-p', String(this.port)], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let failure: Error | undefined;
-    child.once('error', (error) => (failure = error));
-    child.once('exit', (code) => (failure ??= new Error(`nats-server on port ${this.port} exited with ${code}`)));
-    this.#process = child;
-    await waitFor(`nats-server on port ${this.port}`, async () => {
-      if (failure) throw failure;
-      return answers(this.port);
-    }, 10_000);
-  }
-
-  async #terminate(): Promise<void> {
-    const child = this.#process;
-    this.#process = undefined;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = once(child, 'exit');
-    child.kill('SIGTERM');
-    await exited;
-  }
+async function startNats(): Promise<OwnedProcess> {
+  const port = await freePort();
+  const dir = await mkdtemp(path.join(tmpdir(), 'datasync-conformance-nats-'));
+  const configFile = await writeConfig(dir);
+  const nats = new OwnedProcess({ name: 'nats-server', command: NATS_SERVER, args: ['-c', configFile, '-a', '127.0.0.1', '-p', String(port)], port, dir });
+  await nats.start();
+  return nats;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function answers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
-    socket.once('error', () => resolve(false));
-  });
+/** The configuration, with `sync_interval: always` when this nats-server accepts it (`-t` checks). */
+async function writeConfig(dir: string): Promise<string> {
+  const configFile = path.join(dir, 'nats-server.conf');
+  const store = JSON.stringify(path.join(dir, 'jetstream'));
+  await writeFile(configFile, `jetstream {\n  store_dir: ${store}\n  sync_interval: always\n}\n`);
+  if (spawnSync(NATS_SERVER, ['-c', configFile, '-t'], { stdio: 'ignore' }).status !== 0) {
+    await writeFile(configFile, `jetstream {\n  store_dir: ${store}\n}\n`);
+  }
+  return configFile;
 }
 
 // The shared server at 4222 answering tells that NATS is installed here; the suite runs on its own.
 describeWithServers(['nats'], 'nats-jetstream', () => {
-  let broker: OwnedNats | undefined;
+  let broker: OwnedProcess | undefined;
   beforeAll(async () => {
-    broker = await OwnedNats.start();
+    broker = await startNats();
   });
   afterAll(async () => {
-    await broker?.stop();
+    await broker?.remove();
   });
 
   describeTransport({
     name: 'nats-jetstream',
     create: ({ processingTimeoutMs }) =>
-      createNatsJetStreamTransport({ url: broker!.url, processingTimeoutMs, fetchExpiresMs: 1_000 }),
+      createNatsJetStreamTransport({ url: `nats://127.0.0.1:${broker!.port}`, processingTimeoutMs, fetchExpiresMs: 1_000 }),
     capabilities: { ...NATS_JETSTREAM_CAPABILITIES, replaysForNewGroups: true },
     restartBroker: () => broker!.restart(),
   });

@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll } from 'vitest';
 import { createPostgresTransport, POSTGRES_TRANSPORT_CAPABILITIES } from '../../src/transports/postgres/index.js';
+import { freePort } from '../support/ports.js';
 import { describeWithServers } from '../support/servers.js';
 import { describeTransport } from './transport.js';
 
@@ -60,17 +60,6 @@ class OwnedPostgres {
 
 async function asPostgres(binary: string, args: string[]): Promise<void> {
   await run('runuser', ['-u', 'postgres', '--', binary, ...args], { cwd: '/tmp' });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 describeWithServers(['postgres'], 'postgres', () => {

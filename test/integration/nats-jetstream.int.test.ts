@@ -1,7 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -16,6 +13,8 @@ import {
   streamNameFor,
   type NatsJetStreamConfig,
 } from '../../src/transports/nats-jetstream/index.js';
+import { OwnedProcess } from '../support/owned-process.js';
+import { freePort } from '../support/ports.js';
 import { describeWithServers, NATS_URL, uniqueName, waitFor } from '../support/servers.js';
 
 const NATS_SERVER = process.env.NATS_SERVER_BIN ?? '/usr/sbin/nats-server';
@@ -24,53 +23,15 @@ function event(topic: string, seq: number): CloudEvent<{ seq: number }> {
   return createEnvelope({ topic, version: 1, source: 'nats-jetstream-test', data: { seq } });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function answers(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host: '127.0.0.1', port });
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
-    socket.once('error', () => resolve(false));
-  });
-}
-
-/** A nats-server this file starts on a free port (and stops), for setups the shared server cannot show. */
-interface OwnedServer {
-  readonly url: string;
-  stop(): Promise<void>;
-}
-
-async function startNatsServer(args: readonly string[], dir?: string): Promise<OwnedServer> {
+/** A nats-server this file starts on a free port (and removes), for setups the shared server cannot show. */
+async function startNatsServer(args: readonly string[], dir?: string): Promise<OwnedProcess> {
   const port = await freePort();
-  const child: ChildProcess = spawn(NATS_SERVER, [...args, '-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
-  let failure: Error | undefined;
-  child.once('error', (error) => (failure = error));
-  child.once('exit', (code) => (failure ??= new Error(`nats-server on port ${port} exited with ${code}`)));
-  await waitFor(`nats-server on port ${port}`, async () => {
-    if (failure) throw failure;
-    return answers(port);
-  }, 10_000);
-  return {
-    url: `nats://127.0.0.1:${port}`,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = once(child, 'exit');
-        child.kill('SIGTERM');
-        await exited;
-      }
-      if (dir) await rm(dir, { recursive: true, force: true });
-    },
-  };
+  const server = new OwnedProcess({ name: 'nats-server', command: NATS_SERVER, args: [...args, '-a', '127.0.0.1', '-p', String(port)], port, dir });
+  await server.start();
+  return server;
 }
+
+const urlOf = (server: OwnedProcess): string => `nats://127.0.0.1:${server.port}`;
 
 describeWithServers(['nats'], 'nats-jetstream transport', () => {
   // The shared server: every test uses its own subject family, so its own stream, deleted afterwards.
@@ -177,16 +138,16 @@ describeWithServers(['nats'], 'nats-jetstream transport', () => {
     });
 
     describe('a server without JetStream', () => {
-      let server: OwnedServer | undefined;
+      let server: OwnedProcess | undefined;
       beforeAll(async () => {
         server = await startNatsServer([]);
       });
       afterAll(async () => {
-        await server?.stop();
+        await server?.remove();
       });
 
       it('is refused with a ConfigurationError on url saying JetStream must be enabled', async () => {
-        const url = server!.url;
+        const url = urlOf(server!);
         const refused = await createNatsJetStreamTransport({ url, connectTimeoutMs: 3_000 }).then(() => undefined, (error: unknown) => error);
         expect(refused).toMatchObject({ code: 'CONFIGURATION_INVALID', field: 'url', value: url });
         expect((refused as Error).message).toContain('-js');
@@ -196,7 +157,7 @@ describeWithServers(['nats'], 'nats-jetstream transport', () => {
 
   describe('a server with max_payload 64 KiB', () => {
     const maxPayload = 64 * 1024;
-    let server: OwnedServer | undefined;
+    let server: OwnedProcess | undefined;
     beforeAll(async () => {
       const dir = await mkdtemp(path.join(tmpdir(), 'datasync-nats-payload-'));
       const config = path.join(dir, 'nats-server.conf');
@@ -204,7 +165,7 @@ describeWithServers(['nats'], 'nats-jetstream transport', () => {
       server = await startNatsServer(['-c', config], dir);
     });
     afterAll(async () => {
-      await server?.stop();
+      await server?.remove();
     });
 
     /** An event whose JSON text is exactly `bytes` long. */
@@ -215,7 +176,7 @@ describeWithServers(['nats'], 'nats-jetstream transport', () => {
     }
 
     it("reports the server's max_payload in capabilities and counts headers against it", async () => {
-      const transport = await createNatsJetStreamTransport({ url: server!.url });
+      const transport = await createNatsJetStreamTransport({ url: urlOf(server!) });
       transports.push(transport);
       expect(transport.capabilities.maxPayloadBytes).toBe(maxPayload);
       const topic = `${uniqueName('payload')}.doc.saved`;

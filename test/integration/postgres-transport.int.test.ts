@@ -1,4 +1,3 @@
-import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -13,6 +12,7 @@ import {
   type PostgresTransportConfig,
 } from '../../src/transports/postgres/index.js';
 import type { Delivery } from '../../src/transports/transport.js';
+import { freePort } from '../support/ports.js';
 import { describeWithServers, POSTGRES_URL, uniqueName, waitFor } from '../support/servers.js';
 
 // What the conformance suite (test/conformance/postgres.int.test.ts) does not cover. Each test
@@ -252,7 +252,7 @@ describeWithServers(['postgres'], 'postgres transport', () => {
   });
 
   it('rejects with ServerUnreachableError naming the address when PostgreSQL does not answer', async () => {
-    const port = await closedPort();
+    const port = await freePort(); // nothing listens there
     const refused = await createPostgresTransport({ connectionString: `postgres://postgres@127.0.0.1:${port}/postgres`, connectTimeoutMs: 2_000 }).then(
       () => undefined,
       (error: unknown) => error,
@@ -290,15 +290,3 @@ describeWithServers(['postgres'], 'postgres transport', () => {
     );
   });
 });
-
-/** A port nothing listens on: bound, then released. */
-function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}

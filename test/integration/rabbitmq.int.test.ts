@@ -1,4 +1,3 @@
-import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type ChannelModel, type GetMessage } from 'amqplib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +15,7 @@ import {
   type RabbitMqTransport,
 } from '../../src/transports/rabbitmq/index.js';
 import type { Delivery } from '../../src/transports/transport.js';
+import { freePort } from '../support/ports.js';
 import { AMQP_URL, describeWithServers, uniqueName, waitFor } from '../support/servers.js';
 
 function productEvent(topic: string, seq: number): CloudEvent<{ id: string; seq: number }> {
@@ -40,17 +40,6 @@ function startReader(deliveries: AsyncIterable<Delivery>, handle?: (delivery: De
 }
 
 const ackEach = (delivery: Delivery): Promise<void> => delivery.ack();
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 describe('rabbitmq configuration', () => {
   it('fills in the documented defaults', () => {

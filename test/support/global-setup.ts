@@ -1,9 +1,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { TestProject } from 'vitest/node';
 import { startEmbeddedPostgres } from '../../src/postgres/embedded.js';
+import { answers } from './ports.js';
 
 /**
  * Global setup of the integration project: PostgreSQL tests fall back to the embedded
@@ -27,7 +27,7 @@ export default async function setup(project: TestProject): Promise<(() => Promis
   if (mode === 'server') return undefined;
   if (mode === 'auto') {
     if (process.env.DATABASE_URL || process.env.DATASYNC_REQUIRE_SERVERS === '1') return undefined;
-    if (await answers('127.0.0.1', 5432)) return undefined;
+    if (await answers(5432)) return undefined;
   }
 
   const reason = mode === 'embedded' ? 'DATASYNC_TEST_POSTGRES=embedded' : 'DATABASE_URL is unset and nothing answers on 127.0.0.1:5432';
@@ -62,13 +62,4 @@ declare module 'vitest' {
     /** Why the embedded PostgreSQL could not be started, when the fallback was tried. */
     'datasync.postgresProblem'?: string;
   }
-}
-
-function answers(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host, port, timeout: 1_000 });
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
-    socket.once('error', () => resolve(false));
-    socket.once('timeout', () => { socket.destroy(); resolve(false); });
-  });
 }

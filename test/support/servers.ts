@@ -1,6 +1,6 @@
-import net from 'node:net';
 import { describe, inject } from 'vitest';
 import { randomBytes } from 'node:crypto';
+import { answers } from './ports.js';
 
 // When no PostgreSQL answers, test/support/global-setup.ts starts the embedded one and
 // provides its URL. It becomes DATABASE_URL of this worker too, so child processes and
@@ -23,15 +23,6 @@ function addressOf(url: string, defaultPort: number): { host: string; port: numb
   return { host: parsed.hostname || '127.0.0.1', port: Number(parsed.port || defaultPort) };
 }
 
-function answers(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ host, port, timeout: 1_000 });
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
-    socket.once('error', () => resolve(false));
-    socket.once('timeout', () => { socket.destroy(); resolve(false); });
-  });
-}
-
 const ADDRESSES: Record<Server, { host: string; port: number }> = {
   postgres: addressOf(POSTGRES_URL, 5432),
   redis: addressOf(REDIS_URL, 6379),
@@ -52,7 +43,7 @@ const HOW_TO_START: Record<Server, string> = {
 const availability = new Map<Server, boolean>();
 for (const server of Object.keys(ADDRESSES) as Server[]) {
   const { host, port } = ADDRESSES[server];
-  availability.set(server, await answers(host, port));
+  availability.set(server, await answers(port, host));
 }
 
 /**

@@ -1,6 +1,8 @@
 import type { CloudEvent } from '../../core/envelope.js';
-import { ArgumentError, ConfigurationError, SyncError } from '../../core/errors.js';
+import { ConfigurationError, SyncError } from '../../core/errors.js';
+import { checkGroupAndConsumer, nackDelayOf } from '../argument-checks.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, encodeEvents } from '../payload.js';
+import { OpenSubscriptions, PullIterator } from '../pull-iterator.js';
 import type { Delivery, Publisher, SubscribeOptions, Subscriber, Transport, TransportCapabilities } from '../transport.js';
 
 /** Configuration of {@link createMemoryTransport}. */
@@ -110,7 +112,7 @@ class MemoryBroker implements MemoryTransport {
   readonly publisher: Publisher;
   readonly subscriber: Subscriber;
   readonly #topics = new Map<string, MemoryTopic>();
-  readonly #subscriptions = new Set<MemorySubscription>();
+  readonly #subscriptions = new OpenSubscriptions<MemorySubscription>();
   readonly #timers = new Set<NodeJS.Timeout>();
   #sequence = 0;
   #publisherClosed = false;
@@ -163,10 +165,6 @@ class MemoryBroker implements MemoryTransport {
     this.#timers.add(timer);
   }
 
-  forget(subscription: MemorySubscription): void {
-    this.#subscriptions.delete(subscription);
-  }
-
   #topic(name: string): MemoryTopic {
     let log = this.#topics.get(name);
     if (!log) {
@@ -194,12 +192,8 @@ class MemoryBroker implements MemoryTransport {
 
   #subscribe(topic: string, opts: SubscribeOptions): AsyncIterable<Delivery> {
     if (this.#subscriberClosed) throw transportClosed('subscriber');
-    for (const field of ['group', 'consumer'] as const) {
-      if (typeof opts[field] !== 'string' || opts[field] === '') throw new ArgumentError(field, opts[field], 'a non-empty string');
-    }
-    const subscription = new MemorySubscription(this, topic, this.#topic(topic), opts);
-    if (!opts.signal.aborted) this.#subscriptions.add(subscription);
-    return subscription;
+    checkGroupAndConsumer(opts);
+    return this.#subscriptions.add(new MemorySubscription(this, topic, this.#topic(topic), opts));
   }
 
   #closeSubscriber(): void {
@@ -207,15 +201,12 @@ class MemoryBroker implements MemoryTransport {
     this.#subscriberClosed = true;
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
-    for (const subscription of [...this.#subscriptions]) subscription.end();
+    this.#subscriptions.endAll();
   }
 }
 
-class MemorySubscription implements AsyncIterableIterator<Delivery> {
+class MemorySubscription extends PullIterator<Delivery> {
   readonly #group: MemoryGroup;
-  readonly #waiters: (() => void)[] = [];
-  readonly #onAbort = (): void => this.end();
-  #ended = false;
 
   constructor(
     readonly broker: MemoryBroker,
@@ -223,47 +214,29 @@ class MemorySubscription implements AsyncIterableIterator<Delivery> {
     readonly log: MemoryTopic,
     readonly opts: SubscribeOptions,
   ) {
+    super();
     this.#group = log.group(opts.group);
     this.#group.members.add(this);
-    if (opts.signal.aborted) this.end();
-    else opts.signal.addEventListener('abort', this.#onAbort, { once: true });
+    this.endOnAbort(opts.signal);
   }
 
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-
-  async next(): Promise<IteratorResult<Delivery>> {
-    while (!this.#ended) {
+  protected override async pull(): Promise<IteratorResult<Delivery>> {
+    while (!this.ended) {
       const delivery = this.#take();
       if (delivery) return { done: false, value: delivery };
-      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+      await this.sleep(); // until a publish or a release wakes this member
     }
     return { done: true, value: undefined };
   }
 
-  return(): Promise<IteratorResult<Delivery>> {
-    this.end();
-    return Promise.resolve({ done: true, value: undefined });
-  }
-
-  wake(): void {
-    for (const resolve of this.#waiters.splice(0)) resolve();
-  }
-
-  /** Stops the iteration and gives every delivery this member still holds back to its group. */
-  end(): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    this.opts.signal.removeEventListener('abort', this.#onAbort);
+  /** Gives every delivery this member still holds back to its group. */
+  protected override onEnd(): void {
     this.#group.members.delete(this);
-    this.broker.forget(this);
     if (!this.broker.subscriberClosed) {
       for (const pending of this.#group.pending.values()) {
         if (pending.holder === this && pending.state === 'held') this.#group.release(pending);
       }
     }
-    this.wake();
   }
 
   #take(): Delivery | undefined {
@@ -303,11 +276,10 @@ class MemorySubscription implements AsyncIterableIterator<Delivery> {
         if (!this.broker.subscriberClosed && group.pending.get(entry.id) === pending) group.pending.delete(entry.id);
         return Promise.resolve();
       },
-      nack: (opts) => {
-        const delayMs = opts?.delayMs ?? 0;
-        if (!Number.isFinite(delayMs) || delayMs < 0) return Promise.reject(new ArgumentError('delayMs', delayMs, 'a finite number ≥ 0'));
+      nack: async (opts) => {
+        const delayMs = nackDelayOf(opts);
         const current = group.pending.get(entry.id) === pending && pending.state === 'held' && pending.deliveries === attempt;
-        if (settled || this.broker.subscriberClosed || !current) return Promise.resolve();
+        if (settled || this.broker.subscriberClosed || !current) return;
         settled = true;
         if (delayMs === 0) {
           group.release(pending);
@@ -316,7 +288,6 @@ class MemorySubscription implements AsyncIterableIterator<Delivery> {
           pending.holder = undefined;
           this.broker.schedule(delayMs, () => group.release(pending));
         }
-        return Promise.resolve();
       },
     };
   }

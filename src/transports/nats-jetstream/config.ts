@@ -1,4 +1,5 @@
 import { ConfigurationError } from '../../core/errors.js';
+import { requireInteger, requireNonEmptyString } from '../config-checks.js';
 
 /** Configuration of {@link createNatsJetStreamTransport}. Every field is optional. */
 export interface NatsJetStreamConfig {
@@ -117,15 +118,15 @@ export function validate(config: ResolvedNatsJetStreamConfig): ResolvedNatsJetSt
     throw new ConfigurationError('url', config.url, 'a nats:// or tls:// URL (several comma-separated), e.g. nats://127.0.0.1:4222');
   }
   for (const field of ['connectTimeoutMs', 'requestTimeoutMs', 'processingTimeoutMs', 'keepAliveIntervalMs', 'batchSize', 'maxAckPending', 'duplicateWindowMs', 'replicas'] as const) {
-    requirePositiveInteger(field, config[field]);
+    requireInteger(field, config[field]);
   }
   if (config.keepAliveIntervalMs >= config.processingTimeoutMs) {
     throw new ConfigurationError('keepAliveIntervalMs', config.keepAliveIntervalMs, `less than processingTimeoutMs (${config.processingTimeoutMs}), or held messages are redelivered while their handler runs`);
   }
-  requirePositiveInteger('fetchExpiresMs', config.fetchExpiresMs);
+  requireInteger('fetchExpiresMs', config.fetchExpiresMs);
   if (config.fetchExpiresMs < 1_000) throw new ConfigurationError('fetchExpiresMs', config.fetchExpiresMs, 'at least 1000 (the NATS client refuses shorter pull requests)');
   if (config.maxAgeMs !== undefined) {
-    requirePositiveInteger('maxAgeMs', config.maxAgeMs);
+    requireInteger('maxAgeMs', config.maxAgeMs);
     if (config.duplicateWindowMs > config.maxAgeMs) {
       throw new ConfigurationError('duplicateWindowMs', config.duplicateWindowMs, `at most maxAgeMs (${config.maxAgeMs}); JetStream refuses a duplicate window longer than the stream's max age`);
     }
@@ -134,9 +135,7 @@ export function validate(config: ResolvedNatsJetStreamConfig): ResolvedNatsJetSt
   if (typeof config.streamPrefix !== 'string' || !/^[A-Za-z0-9_-]*$/.test(config.streamPrefix)) {
     throw new ConfigurationError('streamPrefix', config.streamPrefix, 'letters, digits, _ and - only (a JetStream stream name)');
   }
-  if (typeof config.pubsubName !== 'string' || config.pubsubName === '') {
-    throw new ConfigurationError('pubsubName', config.pubsubName, 'a non-empty string');
-  }
+  requireNonEmptyString('pubsubName', config.pubsubName);
   return config;
 }
 
@@ -178,10 +177,4 @@ export function natsServersOf(url: string): NatsServers | undefined {
 /** `host:port` of the servers of a NATS URL, for error messages; `undefined` when it is not one. */
 export function natsAddressOf(url: string): string | undefined {
   return natsServersOf(url)?.addresses.join(',');
-}
-
-function requirePositiveInteger(field: string, value: unknown): void {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-    throw new ConfigurationError(field, value, 'a positive integer');
-  }
 }

@@ -1,11 +1,10 @@
 import { headers, Match, type MsgHdrs } from '@nats-io/transport-node';
+import { metadataFromJson } from '../metadata-map.js';
 
 /** The NATS header that carries the publish call's metadata map, as one JSON object. */
 export const METADATA_HEADER = 'datasync-metadata';
 /** JetStream's de-duplication header; datasync sets it to the CloudEvent `id`. */
 export const MSG_ID_HEADER = 'Nats-Msg-Id';
-
-const NO_METADATA: Readonly<Record<string, string>> = Object.freeze({});
 
 /**
  * The metadata map as a header value: JSON with every non-ASCII character escaped (`\uXXXX`),
@@ -35,16 +34,5 @@ export function headerBytes(eventId: string, metadataValue: string | undefined):
 
 /** The metadata map of a received message: absent or not a JSON object gives `{}`; non-string values as JSON. */
 export function metadataOf(hdrs: MsgHdrs | undefined): Readonly<Record<string, string>> {
-  const text = hdrs?.get(METADATA_HEADER, Match.IgnoreCase);
-  if (!text) return NO_METADATA;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    return NO_METADATA;
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return NO_METADATA;
-  const map: Record<string, string> = {};
-  for (const [key, value] of Object.entries(parsed)) map[key] = typeof value === 'string' ? value : JSON.stringify(value);
-  return map;
+  return metadataFromJson(hdrs?.get(METADATA_HEADER, Match.IgnoreCase));
 }

@@ -2,8 +2,11 @@ import { errors } from '@nats-io/transport-node';
 import type { ConsumerInfo, JetStreamClient } from '@nats-io/jetstream';
 import { untilAborted } from '../../core/abort.js';
 import type { CloudEvent } from '../../core/envelope.js';
-import { ArgumentError, PayloadTooLargeError, ServerUnreachableError, SyncError } from '../../core/errors.js';
+import { PayloadTooLargeError, ServerUnreachableError, SyncError } from '../../core/errors.js';
+import { checkBatchSize, checkGroupAndConsumer } from '../argument-checks.js';
+import { InFlight } from '../in-flight.js';
 import { encodeEvents } from '../payload.js';
+import { OpenSubscriptions } from '../pull-iterator.js';
 import type { Delivery, Publisher, SubscribeOptions, Subscriber, Transport, TransportCapabilities } from '../transport.js';
 import { validate, withDefaults, type NatsJetStreamConfig, type ResolvedNatsJetStreamConfig } from './config.js';
 import { headerBytes, messageHeaders, metadataHeaderValue } from './message-headers.js';
@@ -80,22 +83,6 @@ function isNoResponders(error: unknown): boolean {
   if (!(error instanceof Error)) return false;
   if (error.name === 'JetStreamNotEnabled') return true;
   return error instanceof errors.RequestError && error.isNoResponders();
-}
-
-/** Tracks promises in flight so close() can wait for them. */
-class InFlight {
-  readonly #promises = new Set<Promise<unknown>>();
-
-  track<T>(promise: Promise<T>): Promise<T> {
-    this.#promises.add(promise);
-    const forget = (): void => void this.#promises.delete(promise);
-    promise.then(forget, forget);
-    return promise;
-  }
-
-  async settled(): Promise<void> {
-    await Promise.allSettled([...this.#promises]);
-  }
 }
 
 interface OutgoingMessage {
@@ -214,7 +201,7 @@ class NatsJetStreamSubscriber implements Subscriber, SubscriptionHost {
   readonly config: ResolvedNatsJetStreamConfig;
   readonly #session: NatsSession;
   readonly #topology: StreamTopology;
-  readonly #subscriptions = new Set<PullSubscription>();
+  readonly #subscriptions = new OpenSubscriptions<PullSubscription>();
   #closing: Promise<void> | undefined;
 
   constructor(session: NatsSession, topology: StreamTopology, config: ResolvedNatsJetStreamConfig) {
@@ -236,22 +223,12 @@ class NatsJetStreamSubscriber implements Subscriber, SubscriptionHost {
     return this.#topology.consumerFor(topic, group);
   }
 
-  forget(subscription: PullSubscription): void {
-    this.#subscriptions.delete(subscription);
-  }
-
   subscribe(topic: string, opts: SubscribeOptions): AsyncIterable<Delivery> {
     if (this.#closing) throw closedError('subscriber');
     checkTopic(topic);
-    for (const field of ['group', 'consumer'] as const) {
-      if (typeof opts[field] !== 'string' || opts[field] === '') throw new ArgumentError(field, opts[field], 'a non-empty string');
-    }
-    if (opts.batchSize !== undefined && !(Number.isSafeInteger(opts.batchSize) && opts.batchSize > 0)) {
-      throw new ArgumentError('batchSize', opts.batchSize, 'a positive integer');
-    }
-    const subscription = new PullSubscription(this, topic, opts);
-    if (!opts.signal.aborted) this.#subscriptions.add(subscription);
-    return subscription;
+    checkGroupAndConsumer(opts);
+    checkBatchSize(opts.batchSize);
+    return this.#subscriptions.add(new PullSubscription(this, topic, opts));
   }
 
   close(): Promise<void> {
@@ -261,7 +238,7 @@ class NatsJetStreamSubscriber implements Subscriber, SubscriptionHost {
 
   async #close(): Promise<void> {
     // Nothing to wait for: acks are fire-and-forget, and the session flushes them before closing.
-    for (const subscription of [...this.#subscriptions]) subscription.end();
+    this.#subscriptions.endAll();
     await this.#session.release();
   }
 }

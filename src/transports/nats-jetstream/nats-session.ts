@@ -1,7 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, JetStreamApiCodes, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { untilAborted } from '../../core/abort.js';
 import { ConfigurationError, ServerUnreachableError } from '../../core/errors.js';
+import { connectTimeoutSignal } from '../connect-timeout.js';
 import { natsServersOf, type ResolvedNatsJetStreamConfig } from './config.js';
 import { isApiError } from './stream-topology.js';
 
@@ -70,8 +72,7 @@ export class NatsSession {
     const servers = natsServersOf(config.url)!;
     const address = servers.addresses.join(',');
     const outage: { since: number | undefined } = { since: undefined };
-    let timer: NodeJS.Timeout | undefined;
-    let timedOut = false;
+    const deadline = connectTimeoutSignal(config.connectTimeoutMs);
     const connecting = connect({
       servers: [...servers.addresses],
       ...(servers.tls ? { tls: {} } : {}),
@@ -85,23 +86,16 @@ export class NatsSession {
       maxReconnectAttempts: -1,
       reconnectDelayHandler: () => reconnectDelayMs(outage.since === undefined ? 0 : Date.now() - outage.since),
     });
-    // A connection that arrives after the timeout is closed at once.
-    connecting.then((late) => (timedOut ? late.close() : undefined)).catch(ignore);
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        timedOut = true;
-        reject(new Error(`no answer within ${config.connectTimeoutMs} ms`));
-      }, config.connectTimeoutMs);
-    });
+    // A connection that arrives after the deadline is closed at once.
+    connecting.then((late) => (deadline.aborted ? late.close() : undefined)).catch(ignore);
     let connection: NatsConnection;
     try {
-      connection = await Promise.race([connecting, timeout]);
+      connection = await untilAborted(connecting, deadline);
     } catch (cause) {
-      clearTimeout(timer);
       throw new ServerUnreachableError('NATS', address, { cause });
     }
     try {
-      const jsm = await Promise.race([jetstreamManager(connection, { timeout: config.requestTimeoutMs }), timeout]);
+      const jsm = await untilAborted(jetstreamManager(connection, { timeout: config.requestTimeoutMs }), deadline);
       return new NatsSession(connection, jsm, address, config, outage);
     } catch (cause) {
       await connection.close().catch(ignore);
@@ -109,8 +103,6 @@ export class NatsSession {
         throw new ConfigurationError('url', config.url, `a NATS server with JetStream enabled (start nats-server with -js, or add a jetstream block to its configuration); ${address} answered without JetStream`);
       }
       throw new ServerUnreachableError('NATS JetStream', address, { cause });
-    } finally {
-      clearTimeout(timer);
     }
   }
 

@@ -1,5 +1,8 @@
 import type { Consumer, ConsumerInfo, ConsumerMessages, JetStreamClient, JsMsg } from '@nats-io/jetstream';
-import { ArgumentError, SyncError } from '../../core/errors.js';
+import { SyncError } from '../../core/errors.js';
+import { nackDelayOf } from '../argument-checks.js';
+import { backoffMs } from '../backoff.js';
+import { PullIterator } from '../pull-iterator.js';
 import type { Delivery, SubscribeOptions } from '../transport.js';
 import type { ResolvedNatsJetStreamConfig } from './config.js';
 import { metadataOf } from './message-headers.js';
@@ -12,10 +15,8 @@ export interface SubscriptionHost {
   readonly closed: boolean;
   /** The group's durable consumer on the topic, created when missing. */
   consumerFor(topic: string, group: string): Promise<ConsumerInfo>;
-  forget(subscription: PullSubscription): void;
 }
 
-const MAX_BACKOFF_MS = 2_000;
 const ignore = (): void => undefined;
 
 /**
@@ -27,65 +28,37 @@ const ignore = (): void => undefined;
  * Errors (broker restarted, consumer deleted, heartbeats missed) are retried with backoff,
  * and the consumer is looked up (and re-created) again, until the subscription ends.
  */
-export class PullSubscription implements AsyncIterableIterator<Delivery> {
+export class PullSubscription extends PullIterator<Delivery> {
   readonly #host: SubscriptionHost;
   readonly #topic: string;
   readonly #group: string;
-  readonly #signal: AbortSignal;
   readonly #batchSize: number;
   readonly #buffer: Delivery[] = [];
   /** Messages fetched and neither acked nor nacked: buffered or yielded. Kept alive. */
   readonly #held = new Set<JsMsg>();
   readonly #unyielded = new WeakMap<Delivery, JsMsg>();
   readonly #keepAlive: NodeJS.Timeout;
-  readonly #onAbort = (): void => this.end();
   #consumer: Consumer | undefined;
   #fetch: ConsumerMessages | undefined;
   #fetching = false;
   #fetchFailure: Error | undefined;
   #failures = 0;
-  #wake: (() => void) | undefined;
-  #ended = false;
-  #onEnd: () => void = ignore;
-  /** Settles when end() runs, so a step waiting on the server does not hold the iteration. */
-  readonly #endedSignal = new Promise<void>((resolve) => (this.#onEnd = resolve));
-  #pulls: Promise<unknown> = Promise.resolve();
 
   constructor(host: SubscriptionHost, topic: string, opts: SubscribeOptions) {
+    super();
     this.#host = host;
     this.#topic = topic;
     this.#group = opts.group;
-    this.#signal = opts.signal;
     this.#batchSize = opts.batchSize ?? host.config.batchSize;
     this.#keepAlive = setInterval(() => this.#keepHeldAlive(), host.config.keepAliveIntervalMs);
-    if (opts.signal.aborted) this.end();
-    else opts.signal.addEventListener('abort', this.#onAbort, { once: true });
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-
-  next(): Promise<IteratorResult<Delivery>> {
-    const result = this.#pulls.then(() => this.#pull());
-    this.#pulls = result.catch(ignore);
-    return result;
-  }
-
-  return(): Promise<IteratorResult<Delivery>> {
-    this.end();
-    return Promise.resolve({ done: true, value: undefined });
+    this.endOnAbort(opts.signal);
   }
 
   /**
-   * Stops the iteration at once. Messages fetched but never yielded are given back (`nak`) for
-   * another member; yielded ones not settled stop being kept alive and are redelivered after
-   * `processingTimeoutMs`.
+   * Messages fetched but never yielded are given back (`nak`) for another member; yielded ones
+   * not settled stop being kept alive and are redelivered after `processingTimeoutMs`.
    */
-  end(): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    this.#signal.removeEventListener('abort', this.#onAbort);
+  protected override onEnd(): void {
     clearInterval(this.#keepAlive);
     void this.#fetch?.close().catch(ignore);
     for (const delivery of this.#buffer.splice(0)) {
@@ -93,13 +66,10 @@ export class PullSubscription implements AsyncIterableIterator<Delivery> {
       if (msg) this.#giveBack(msg);
     }
     this.#held.clear();
-    this.#wake?.();
-    this.#onEnd();
-    this.#host.forget(this);
   }
 
-  async #pull(): Promise<IteratorResult<Delivery>> {
-    while (!this.#ended) {
+  protected override async pull(): Promise<IteratorResult<Delivery>> {
+    while (!this.ended) {
       const delivery = this.#buffer.shift();
       if (delivery) {
         this.#unyielded.delete(delivery);
@@ -108,14 +78,15 @@ export class PullSubscription implements AsyncIterableIterator<Delivery> {
       try {
         const step = this.#step();
         step.catch(ignore);
-        await Promise.race([step, this.#endedSignal]);
+        // A step waiting on the server does not hold up the end of the iteration.
+        await Promise.race([step, this.whenEnded]);
       } catch (error) {
-        if (this.#ended) break;
+        if (this.ended) break;
         // A configuration clash (consumer name taken by another topic) cannot heal by waiting.
         if (error instanceof SyncError && error.permanent) throw error;
         this.#consumer = undefined;
         this.#failures += 1;
-        await this.#sleep(Math.min(100 * 2 ** (this.#failures - 1), MAX_BACKOFF_MS));
+        await this.sleep(backoffMs(this.#failures));
       }
     }
     return { done: true, value: undefined };
@@ -129,7 +100,7 @@ export class PullSubscription implements AsyncIterableIterator<Delivery> {
     }
     if (this.#consumer === undefined) {
       if (this.#fetching) {
-        await this.#sleep(this.#host.config.fetchExpiresMs * 2);
+        await this.sleep(this.#host.config.fetchExpiresMs * 2);
         return;
       }
       const info = await this.#host.consumerFor(this.#topic, this.#group);
@@ -138,7 +109,7 @@ export class PullSubscription implements AsyncIterableIterator<Delivery> {
     }
     if (!this.#fetching) this.#startFetch(this.#consumer);
     // Woken by a message, the pull request's end, or end(); the timeout is only a safety net.
-    await this.#sleep(this.#host.config.fetchExpiresMs * 2);
+    await this.sleep(this.#host.config.fetchExpiresMs * 2);
   }
 
   #startFetch(consumer: Consumer): void {
@@ -149,7 +120,7 @@ export class PullSubscription implements AsyncIterableIterator<Delivery> {
     const run = async (): Promise<void> => {
       const messages = await consumer.fetch({ max_messages: this.#batchSize, expires });
       this.#fetch = messages;
-      if (this.#ended) void messages.close().catch(ignore);
+      if (this.ended) void messages.close().catch(ignore);
       for await (const msg of messages) {
         received += 1;
         this.#enqueue(msg);
@@ -160,24 +131,24 @@ export class PullSubscription implements AsyncIterableIterator<Delivery> {
         this.#fetching = false;
         this.#fetch = undefined;
         // A pull request that ends early and empty is not a quiet topic: check the consumer.
-        if (received === 0 && Date.now() - started < expires / 2 && !this.#ended) {
+        if (received === 0 && Date.now() - started < expires / 2 && !this.ended) {
           this.#fetchFailure = new Error(`the pull request on ${this.#topic} ended after ${Date.now() - started} ms without messages`);
         } else {
           this.#failures = 0;
         }
-        this.#wake?.();
+        this.wake();
       },
       (error: unknown) => {
         this.#fetching = false;
         this.#fetch = undefined;
         this.#fetchFailure = error instanceof Error ? error : new Error(String(error));
-        this.#wake?.();
+        this.wake();
       },
     );
   }
 
   #enqueue(msg: JsMsg): void {
-    if (this.#ended) {
+    if (this.ended) {
       this.#giveBack(msg);
       return;
     }
@@ -185,7 +156,7 @@ export class PullSubscription implements AsyncIterableIterator<Delivery> {
     this.#held.add(msg);
     this.#unyielded.set(delivery, msg);
     this.#buffer.push(delivery);
-    this.#wake?.();
+    this.wake();
   }
 
   #delivery(msg: JsMsg): Delivery {
@@ -206,8 +177,7 @@ export class PullSubscription implements AsyncIterableIterator<Delivery> {
         if (settle()) msg.ack();
       },
       nack: async (opts) => {
-        const delayMs = opts?.delayMs ?? 0;
-        if (!Number.isFinite(delayMs) || delayMs < 0) throw new ArgumentError('delayMs', delayMs, 'a finite number ≥ 0');
+        const delayMs = nackDelayOf(opts);
         // The server redelivers to any member of the group, after the delay when one is given.
         if (settle()) msg.nak(delayMs > 0 ? Math.ceil(delayMs) : undefined);
       },
@@ -233,17 +203,5 @@ export class PullSubscription implements AsyncIterableIterator<Delivery> {
     } catch {
       // connection closed: the server redelivers after ack_wait anyway
     }
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        if (this.#wake === done) this.#wake = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.#wake = done;
-    });
   }
 }

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { ConfigurationError } from '../../core/errors.js';
+import { requireBoolean, requireInteger } from '../config-checks.js';
 import { DEFAULT_DATABASE_URL } from '../../postgres/pool.js';
 import { quoteIdent } from '../../postgres/sql.js';
 
@@ -145,12 +146,12 @@ export function validate(config: ResolvedPostgresTransportConfig): ResolvedPostg
   if (typeof config.schema !== 'string') throw new ConfigurationError('schema', config.schema, 'a lower-case SQL identifier');
   quoteIdent(config.schema, 'schema');
   if (config.onError !== undefined && typeof config.onError !== 'function') throw new ConfigurationError('onError', config.onError, 'a function');
-  if (typeof config.migrate !== 'boolean') throw new ConfigurationError('migrate', config.migrate, 'true or false');
+  requireBoolean('migrate', config.migrate);
   const timers = ['connectTimeoutMs', 'processingTimeoutMs', 'keepAliveIntervalMs', 'redeliverIntervalMs', 'pollIntervalMs', 'purgeIntervalMs', 'notifyIntervalMs'] as const;
   for (const field of timers) requireInteger(field, config[field], 1, MAX_TIMER_MS);
   requireInteger('poolSize', config.poolSize, 2, 10_000);
   requireInteger('batchSize', config.batchSize, 1, 100_000);
-  requireInteger('retentionMs', config.retentionMs, 1, Number.MAX_SAFE_INTEGER);
+  requireInteger('retentionMs', config.retentionMs);
   if (config.keepAliveIntervalMs >= config.processingTimeoutMs) {
     throw new ConfigurationError('keepAliveIntervalMs', config.keepAliveIntervalMs, `less than processingTimeoutMs (${config.processingTimeoutMs}), or held deliveries go to other members`);
   }
@@ -164,12 +165,5 @@ function isPostgresUrl(url: unknown): boolean {
     return protocol === 'postgres:' || protocol === 'postgresql:';
   } catch {
     return false;
-  }
-}
-
-function requireInteger(field: string, value: unknown, min: number, max: number): void {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-    const expected = min === 1 ? 'a positive integer' : `an integer of at least ${min}`;
-    throw new ConfigurationError(field, value, max < Number.MAX_SAFE_INTEGER ? `${expected} (at most ${max})` : expected);
   }
 }

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { ServerUnreachableError, SyncError } from '../../core/errors.js';
+import { pause } from '../../core/abort.js';
 import type { ResolvedPostgresTransportConfig } from './config.js';
 import type { TopicListener } from './listener.js';
 import type { TopicNotifier } from './notifier.js';
@@ -70,38 +71,7 @@ export async function retryUntil<T>(run: () => Promise<T>, options: { signal: Ab
   }
 }
 
-/** Resolves after `ms`, or at once when `signal` aborts; never rejects. */
-export function pause(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
-
 /** TRANSPORT_CLOSED for the given side. */
 export function closedError(side: 'publisher' | 'subscriber'): SyncError {
   return new SyncError('TRANSPORT_CLOSED', `the postgres transport's ${side} is closed`);
-}
-
-/** Tracks promises in flight so close() can wait for them. */
-export class InFlight {
-  readonly #promises = new Set<Promise<unknown>>();
-
-  track<T>(promise: Promise<T>): Promise<T> {
-    this.#promises.add(promise);
-    const forget = (): void => void this.#promises.delete(promise);
-    promise.then(forget, forget);
-    return promise;
-  }
-
-  /** Resolves once everything tracked so far, and anything tracked meanwhile, has settled. */
-  async settled(): Promise<void> {
-    while (this.#promises.size > 0) await Promise.allSettled([...this.#promises]);
-  }
 }

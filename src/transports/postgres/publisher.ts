@@ -1,9 +1,10 @@
 import { untilAborted } from '../../core/abort.js';
 import type { CloudEvent } from '../../core/envelope.js';
 import { ArgumentError } from '../../core/errors.js';
+import { InFlight } from '../in-flight.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, encodeEvents } from '../payload.js';
 import type { Publisher } from '../transport.js';
-import { closedError, InFlight, retryUntil, type TransportConnection } from './connection.js';
+import { closedError, retryUntil, type TransportConnection } from './connection.js';
 
 /** The signal of a call that passed none. */
 const NEVER = new AbortController().signal;

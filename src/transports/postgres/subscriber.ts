@@ -1,6 +1,9 @@
 import { ArgumentError } from '../../core/errors.js';
+import { checkBatchSize, checkGroupAndConsumer } from '../argument-checks.js';
+import { InFlight } from '../in-flight.js';
+import { OpenSubscriptions } from '../pull-iterator.js';
 import type { Delivery, SubscribeOptions, Subscriber } from '../transport.js';
-import { closedError, InFlight, type TransportConnection } from './connection.js';
+import { closedError, type TransportConnection } from './connection.js';
 import { LogSubscription, type SubscriptionHost } from './subscription.js';
 
 /**
@@ -11,7 +14,7 @@ import { LogSubscription, type SubscriptionHost } from './subscription.js';
  */
 export class PostgresSubscriber implements Subscriber, SubscriptionHost {
   readonly connection: TransportConnection;
-  readonly #subscriptions = new Set<LogSubscription>();
+  readonly #subscriptions = new OpenSubscriptions<LogSubscription>();
   readonly #inFlight = new InFlight();
   readonly #abort = new AbortController();
   #closing: Promise<void> | undefined;
@@ -32,22 +35,12 @@ export class PostgresSubscriber implements Subscriber, SubscriptionHost {
     return this.#inFlight.track(promise);
   }
 
-  forget(subscription: LogSubscription): void {
-    this.#subscriptions.delete(subscription);
-  }
-
   subscribe(topic: string, opts: SubscribeOptions): AsyncIterable<Delivery> {
     if (this.#closing) throw closedError('subscriber');
     if (typeof topic !== 'string' || topic === '') throw new ArgumentError('topic', topic, 'a non-empty string');
-    for (const field of ['group', 'consumer'] as const) {
-      if (typeof opts[field] !== 'string' || opts[field] === '') throw new ArgumentError(field, opts[field], 'a non-empty string');
-    }
-    if (opts.batchSize !== undefined && !(Number.isSafeInteger(opts.batchSize) && opts.batchSize > 0 && opts.batchSize <= 100_000)) {
-      throw new ArgumentError('batchSize', opts.batchSize, 'a positive integer (at most 100000)');
-    }
-    const subscription = new LogSubscription(this, topic, opts);
-    if (!opts.signal.aborted) this.#subscriptions.add(subscription);
-    return subscription;
+    checkGroupAndConsumer(opts);
+    checkBatchSize(opts.batchSize, { max: 100_000 });
+    return this.#subscriptions.add(new LogSubscription(this, topic, opts));
   }
 
   close(): Promise<void> {
@@ -56,7 +49,7 @@ export class PostgresSubscriber implements Subscriber, SubscriptionHost {
   }
 
   async #close(): Promise<void> {
-    for (const subscription of [...this.#subscriptions]) subscription.end();
+    this.#subscriptions.endAll();
     this.#abort.abort();
     await this.#inFlight.settled();
     await this.connection.listener.stop();

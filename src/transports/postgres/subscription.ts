@@ -1,6 +1,9 @@
-import { ArgumentError } from '../../core/errors.js';
+import { nackDelayOf } from '../argument-checks.js';
+import { backoffMs } from '../backoff.js';
+import { PullIterator } from '../pull-iterator.js';
 import type { Delivery, SubscribeOptions } from '../transport.js';
 import { retryUntil, type TransportConnection } from './connection.js';
+import { Wakeup } from '../../core/wakeup.js';
 
 /** What a subscription shares with its subscriber. */
 export interface SubscriptionHost {
@@ -11,7 +14,6 @@ export interface SubscriptionHost {
   readonly closing: AbortSignal;
   /** Keeps a statement's promise until it settles, so close() can wait for it. */
   track<T>(promise: Promise<T>): Promise<T>;
-  forget(subscription: LogSubscription): void;
 }
 
 interface FetchedRow {
@@ -23,7 +25,6 @@ interface FetchedRow {
   readonly metadata: unknown;
 }
 
-const MAX_BACKOFF_MS = 2_000;
 /**
  * How long an ack or nack rides out a lost connection (retrying with backoff up to 2 s) before it
  * rejects with ServerUnreachableError; the delivery then comes again once its claim lapses.
@@ -45,12 +46,11 @@ const ignore = (): void => undefined;
  * their claims lapse after `processingTimeoutMs` and another member takes them. Deliveries still
  * in the buffer (never handed out) are released at once.
  */
-export class LogSubscription implements AsyncIterableIterator<Delivery> {
+export class LogSubscription extends PullIterator<Delivery> {
   readonly #host: SubscriptionHost;
   readonly #topic: string;
   readonly #group: string;
   readonly #consumer: string;
-  readonly #signal: AbortSignal;
   readonly #batchSize: number;
   readonly #buffer: Delivery[] = [];
   /** Message ids fetched and not settled (buffered or handed out): kept alive. */
@@ -59,7 +59,6 @@ export class LogSubscription implements AsyncIterableIterator<Delivery> {
   readonly #keepAlive: NodeJS.Timeout;
   readonly #wakeup = new Wakeup();
   readonly #acks: AckBatcher;
-  readonly #onAbort = (): void => this.end();
   readonly #stopListening: () => void;
   /** The offset row exists and claims an earlier subscription of this consumer left are released. */
   #joined = false;
@@ -68,46 +67,25 @@ export class LogSubscription implements AsyncIterableIterator<Delivery> {
   #claimsDue = false;
   #failures = 0;
   #heldBackDelay = HELD_BACK_POLL.initialMs;
-  #ended = false;
-  #pulls: Promise<unknown> = Promise.resolve();
 
   constructor(host: SubscriptionHost, topic: string, opts: SubscribeOptions) {
+    super();
     this.#host = host;
     this.#topic = topic;
     this.#group = opts.group;
     this.#consumer = opts.consumer;
-    this.#signal = opts.signal;
     this.#batchSize = opts.batchSize ?? host.connection.config.batchSize;
     this.#acks = new AckBatcher(host, opts.group, topic);
     this.#keepAlive = setInterval(() => this.#keepHeldAlive(), host.connection.config.keepAliveIntervalMs);
     this.#stopListening = host.connection.listener.listen(topic, () => this.#wakeup.wake());
-    if (opts.signal.aborted) this.end();
-    else opts.signal.addEventListener('abort', this.#onAbort, { once: true });
-  }
-
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-
-  next(): Promise<IteratorResult<Delivery>> {
-    const result = this.#pulls.then(() => this.#pull());
-    this.#pulls = result.catch(ignore);
-    return result;
-  }
-
-  return(): Promise<IteratorResult<Delivery>> {
-    this.end();
-    return Promise.resolve({ done: true, value: undefined });
+    this.endOnAbort(opts.signal);
   }
 
   /**
-   * Stops the iteration at once. Deliveries handed out and not settled stay claimed until their
-   * claims lapse (`processingTimeoutMs`); those still buffered are released for any member now.
+   * Deliveries handed out and not settled stay claimed until their claims lapse
+   * (`processingTimeoutMs`); those still buffered are released for any member now.
    */
-  end(): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    this.#signal.removeEventListener('abort', this.#onAbort);
+  protected override onEnd(): void {
     this.#stopListening();
     clearInterval(this.#keepAlive);
     for (const timer of this.#timers) clearTimeout(timer);
@@ -116,24 +94,23 @@ export class LogSubscription implements AsyncIterableIterator<Delivery> {
     this.#held.clear();
     if (buffered.length > 0) this.#release(buffered);
     this.#wakeup.wake();
-    this.#host.forget(this);
   }
 
-  async #pull(): Promise<IteratorResult<Delivery>> {
-    while (!this.#ended) {
+  protected override async pull(): Promise<IteratorResult<Delivery>> {
+    while (!this.ended) {
       const delivery = this.#buffer.shift();
       if (delivery) return { done: false, value: delivery };
       try {
         await this.#step();
         this.#failures = 0;
       } catch (error) {
-        if (this.#ended) break;
+        if (this.ended) break;
         this.#host.connection.report(error);
         this.#failures += 1;
         // The statement may have committed with its reply lost: claims this consumer took and
         // does not know of are released again before the next fetch.
         this.#joined = false;
-        await this.#wakeup.wait(Math.min(100 * 2 ** (this.#failures - 1), MAX_BACKOFF_MS));
+        await this.#wakeup.wait(backoffMs(this.#failures));
       }
     }
     return { done: true, value: undefined };
@@ -164,7 +141,7 @@ export class LogSubscription implements AsyncIterableIterator<Delivery> {
       return;
     }
     const fetched = rows.filter((row) => row.id !== null);
-    if (this.#ended) {
+    if (this.ended) {
       if (fetched.length > 0) this.#release(fetched.map((row) => row.id!));
       return;
     }
@@ -202,8 +179,7 @@ export class LogSubscription implements AsyncIterableIterator<Delivery> {
         await this.#acks.ack(id);
       },
       nack: async (opts) => {
-        const delayMs = opts?.delayMs ?? 0;
-        if (!Number.isFinite(delayMs) || delayMs < 0) throw new ArgumentError('delayMs', delayMs, 'a finite number ≥ 0');
+        const delayMs = nackDelayOf(opts);
         if (settled) return;
         settled = true;
         this.#held.delete(id);
@@ -224,7 +200,7 @@ export class LogSubscription implements AsyncIterableIterator<Delivery> {
   }
 
   #after(ms: number, run: () => void): void {
-    if (this.#ended) return;
+    if (this.ended) return;
     const timer = setTimeout(() => {
       this.#timers.delete(timer);
       run();
@@ -305,37 +281,5 @@ class AckBatcher {
       }
     }
     this.#flushing = false;
-  }
-}
-
-/** A resettable wake-up: `wait` ends at its timeout or at the first `wake` since the last `clear`. */
-class Wakeup {
-  #pending = false;
-  #resolve: (() => void) | undefined;
-
-  wake(): void {
-    this.#pending = true;
-    this.#resolve?.();
-  }
-
-  clear(): void {
-    this.#pending = false;
-  }
-
-  wait(ms: number): Promise<void> {
-    if (this.#pending) {
-      this.#pending = false;
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        if (this.#resolve === done) this.#resolve = undefined;
-        this.#pending = false;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.#resolve = done;
-    });
   }
 }

@@ -1,4 +1,5 @@
 import { ConfigurationError } from '../../core/errors.js';
+import { requireBoolean, requireInteger } from '../config-checks.js';
 
 /** Configuration of {@link createRabbitMqTransport}. Every field is optional. */
 export interface RabbitMqConfig {
@@ -92,14 +93,14 @@ export function validate(config: ResolvedRabbitMqConfig): ResolvedRabbitMqConfig
     throw new ConfigurationError('exchange', config.exchange, 'a non-empty name of at most 251 bytes, not starting with "amq."');
   }
   for (const field of ['connectTimeoutMs', 'batchSize', 'deliveryLimit'] as const) {
-    requirePositiveInteger(field, config[field]);
+    requireInteger(field, config[field]);
   }
   if (config.batchSize > 65_535) throw new ConfigurationError('batchSize', config.batchSize, 'at most 65535 (AMQP prefetch count)');
-  requirePositiveInteger('maxPayloadBytes', config.maxPayloadBytes);
+  requireInteger('maxPayloadBytes', config.maxPayloadBytes);
   if (config.maxPayloadBytes > RABBITMQ_MAX_MESSAGE_SIZE_LIMIT) {
     throw new ConfigurationError('maxPayloadBytes', config.maxPayloadBytes, `at most ${RABBITMQ_MAX_MESSAGE_SIZE_LIMIT} (RabbitMQ's largest max_message_size)`);
   }
-  if (typeof config.mandatory !== 'boolean') throw new ConfigurationError('mandatory', config.mandatory, 'true or false');
+  requireBoolean('mandatory', config.mandatory);
   return config;
 }
 
@@ -125,11 +126,5 @@ function redactUrl(url: unknown): unknown {
     return parsed.toString();
   } catch {
     return url;
-  }
-}
-
-function requirePositiveInteger(field: string, value: unknown): void {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-    throw new ConfigurationError(field, value, 'a positive integer');
   }
 }

@@ -2,10 +2,13 @@ import type { ConfirmChannel, Message, Options, RecoveringChannelModel } from 'a
 import { abortReason, untilAborted } from '../../core/abort.js';
 import type { CloudEvent } from '../../core/envelope.js';
 import { SyncError } from '../../core/errors.js';
+import { backoffMs } from '../backoff.js';
+import { InFlight } from '../in-flight.js';
 import { encodeEvents } from '../payload.js';
 import type { Publisher } from '../transport.js';
 import type { ResolvedRabbitMqConfig } from './config.js';
-import { backoffMs, closeChannelQuietly, ignore, InFlight, pause, type PendingDeclarations } from './connection.js';
+import { closeChannelQuietly, ignore, type PendingDeclarations } from './connection.js';
+import { pause } from '../../core/abort.js';
 import { checkTopic, declareExchange } from './topology.js';
 import { metadataHeaders, publishOptions } from './wire-format.js';
 

@@ -1,14 +1,9 @@
 import { connect, type Channel, type RecoveringChannelModel } from 'amqplib';
+import { untilAborted } from '../../core/abort.js';
 import { ServerUnreachableError } from '../../core/errors.js';
+import { MAX_BACKOFF_MS } from '../backoff.js';
+import { connectTimeoutSignal } from '../connect-timeout.js';
 import { amqpAddressOf, type ResolvedRabbitMqConfig } from './config.js';
-
-/** Longest wait between two reconnect attempts, or two retries of a failed channel. */
-export const MAX_BACKOFF_MS = 2_000;
-
-/** Exponential backoff from 100 ms, doubling, capped at {@link MAX_BACKOFF_MS}; `failures` counts from 1. */
-export function backoffMs(failures: number): number {
-  return Math.min(100 * 2 ** Math.max(0, failures - 1), MAX_BACKOFF_MS);
-}
 
 export const ignore = (): void => undefined;
 
@@ -37,17 +32,11 @@ export async function openConnection(config: ResolvedRabbitMqConfig): Promise<Re
   // Connection errors also close the connection, which recovery handles; the event must not go unhandled.
   model.on('error', ignore);
   model.on('handler-error', ignore);
-  let timer: NodeJS.Timeout | undefined;
   try {
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${config.connectTimeoutMs} ms`)), config.connectTimeoutMs);
-    });
-    await Promise.race([model.waitForConnect(), timeout]);
+    await untilAborted(model.waitForConnect(), connectTimeoutSignal(config.connectTimeoutMs));
   } catch (cause) {
     await model.close().catch(ignore);
     throw new ServerUnreachableError('RabbitMQ', address, { cause });
-  } finally {
-    clearTimeout(timer);
   }
   return model;
 }
@@ -69,22 +58,6 @@ export function closeChannelQuietly(channel: Channel): Promise<void> {
       done(); // closed already: amqplib throws
     }
   });
-}
-
-/** Tracks promises in flight so close() can wait for them. */
-export class InFlight {
-  readonly #promises = new Set<Promise<unknown>>();
-
-  track<T>(promise: Promise<T>): Promise<T> {
-    this.#promises.add(promise);
-    const forget = (): void => void this.#promises.delete(promise);
-    promise.then(forget, forget);
-    return promise;
-  }
-
-  async settled(): Promise<void> {
-    while (this.#promises.size > 0) await Promise.allSettled([...this.#promises]);
-  }
 }
 
 /**
@@ -113,17 +86,3 @@ export class PendingDeclarations {
   }
 }
 
-/** Sleeps `ms`, or less when one of `signals` aborts (then resolves too). */
-export function pause(ms: number, ...signals: (AbortSignal | undefined)[]): Promise<void> {
-  return new Promise((resolve) => {
-    const live = signals.filter((signal): signal is AbortSignal => signal !== undefined);
-    if (live.some((signal) => signal.aborted)) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      for (const signal of live) signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    for (const signal of live) signal.addEventListener('abort', done, { once: true });
-  });
-}

@@ -1,8 +1,11 @@
 import type { Channel, ConsumeMessage } from 'amqplib';
-import { ArgumentError, ConfigurationError } from '../../core/errors.js';
+import { ConfigurationError } from '../../core/errors.js';
+import { nackDelayOf } from '../argument-checks.js';
+import { backoffMs } from '../backoff.js';
+import { PullIterator } from '../pull-iterator.js';
 import type { Delivery, SubscribeOptions } from '../transport.js';
 import type { ResolvedRabbitMqConfig } from './config.js';
-import { backoffMs, closeChannelQuietly, ignore } from './connection.js';
+import { closeChannelQuietly, ignore } from './connection.js';
 import { declareGroupTopology, queueNameOf } from './topology.js';
 import { attemptOf, bodyOf, metadataOf } from './wire-format.js';
 
@@ -18,7 +21,6 @@ export interface SubscriptionHost {
   declareEarly(topic: string, group: string, signal: AbortSignal): Promise<boolean>;
   /** Keeps a promise until it settles, so close() can wait for it. */
   track<T>(promise: Promise<T>): Promise<T>;
-  forget(subscription: QueueSubscription): void;
 }
 
 /** One channel consuming the group queue; replaced by a new one when it closes. */
@@ -37,16 +39,14 @@ interface Attachment {
  * the connection is back. Ending the subscription (its signal aborts, the subscriber closes)
  * closes the channel, so RabbitMQ hands what it had not acked to the other members.
  */
-export class QueueSubscription implements AsyncIterableIterator<Delivery> {
+export class QueueSubscription extends PullIterator<Delivery> {
   readonly #host: SubscriptionHost;
   readonly #topic: string;
   readonly #group: string;
   readonly #queue: string;
-  readonly #signal: AbortSignal;
   readonly #prefetch: number;
   /** Aborted by end(): stops waiting for a connection or a declaration. */
   readonly #stop = new AbortController();
-  readonly #onAbort = (): void => this.end();
   readonly #buffer: { delivery: Delivery; attachment: Attachment }[] = [];
   readonly #declaredEarly: Promise<boolean>;
   #attachment: Attachment | undefined;
@@ -55,53 +55,29 @@ export class QueueSubscription implements AsyncIterableIterator<Delivery> {
   #failures = 0;
   #retryAt = 0;
   #failure: Error | undefined;
-  #wake: (() => void) | undefined;
-  #ended = false;
-  #pulls: Promise<unknown> = Promise.resolve();
 
   constructor(host: SubscriptionHost, topic: string, opts: SubscribeOptions) {
+    super();
     this.#host = host;
     this.#topic = topic;
     this.#group = opts.group;
     this.#queue = queueNameOf(opts.group, topic);
-    this.#signal = opts.signal;
     this.#prefetch = opts.batchSize ?? host.config.batchSize;
     this.#declaredEarly = host.declareEarly(topic, opts.group, this.#stop.signal);
-    if (opts.signal.aborted) this.end();
-    else opts.signal.addEventListener('abort', this.#onAbort, { once: true });
+    this.endOnAbort(opts.signal);
   }
 
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-
-  next(): Promise<IteratorResult<Delivery>> {
-    const result = this.#pulls.then(() => this.#pull());
-    this.#pulls = result.catch(ignore);
-    return result;
-  }
-
-  return(): Promise<IteratorResult<Delivery>> {
-    this.end();
-    return Promise.resolve({ done: true, value: undefined });
-  }
-
-  /** Stops the iteration at once and closes the channel: what was not acked goes back to the queue. */
-  end(): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    this.#signal.removeEventListener('abort', this.#onAbort);
+  /** Closes the channel: what was not acked goes back to the queue. */
+  protected override onEnd(): void {
     this.#stop.abort();
     this.#buffer.length = 0;
     const attachment = this.#attachment;
     this.#attachment = undefined;
     if (attachment) this.#detach(attachment);
-    this.#wake?.();
-    this.#host.forget(this);
   }
 
-  async #pull(): Promise<IteratorResult<Delivery>> {
-    while (!this.#ended) {
+  protected override async pull(): Promise<IteratorResult<Delivery>> {
+    while (!this.ended) {
       const next = this.#buffer.shift();
       if (next) return { done: false, value: next.delivery };
       if (this.#failure) {
@@ -112,7 +88,7 @@ export class QueueSubscription implements AsyncIterableIterator<Delivery> {
       }
       const now = Date.now();
       if (!this.#attachment && !this.#attaching && now >= this.#retryAt) void this.#attach();
-      await this.#sleep(this.#attaching || this.#attachment ? 60_000 : Math.max(1, this.#retryAt - now));
+      await this.sleep(this.#attaching || this.#attachment ? 60_000 : Math.max(1, this.#retryAt - now));
     }
     return { done: true, value: undefined };
   }
@@ -129,7 +105,7 @@ export class QueueSubscription implements AsyncIterableIterator<Delivery> {
       channel.on('close', () => this.#onChannelClosed(attachment));
       if (!declared) await declareGroupTopology(channel, this.#host.config, this.#topic, this.#group);
       await channel.prefetch(this.#prefetch);
-      if (this.#ended || attachment.closed) throw new Error('ended while attaching');
+      if (this.ended || attachment.closed) throw new Error('ended while attaching');
       this.#attachment = attachment;
       await channel.consume(this.#queue, (message) => this.#onMessage(attachment, message), { noAck: false });
       this.#failures = 0;
@@ -138,14 +114,14 @@ export class QueueSubscription implements AsyncIterableIterator<Delivery> {
         if (this.#attachment?.channel === channel) this.#attachment = undefined;
         this.#host.track(closeChannelQuietly(channel)).catch(ignore);
       }
-      if (!this.#ended) {
+      if (!this.ended) {
         if (error instanceof ConfigurationError) this.#failure = error;
         this.#failures += 1;
         this.#retryAt = Date.now() + backoffMs(this.#failures);
       }
     } finally {
       this.#attaching = false;
-      this.#wake?.();
+      this.wake();
     }
   }
 
@@ -156,9 +132,9 @@ export class QueueSubscription implements AsyncIterableIterator<Delivery> {
       return;
     }
     // After end() or a lost channel, RabbitMQ requeues the message itself.
-    if (this.#ended || attachment.closed) return;
+    if (this.ended || attachment.closed) return;
     this.#buffer.push({ delivery: this.#delivery(attachment, message), attachment });
-    this.#wake?.();
+    this.wake();
   }
 
   #onChannelClosed(attachment: Attachment): void {
@@ -172,7 +148,7 @@ export class QueueSubscription implements AsyncIterableIterator<Delivery> {
     for (let i = this.#buffer.length - 1; i >= 0; i -= 1) if (this.#buffer[i]!.attachment === attachment) this.#buffer.splice(i, 1);
     this.#failures += 1;
     this.#retryAt = Date.now() + backoffMs(this.#failures);
-    this.#wake?.();
+    this.wake();
   }
 
   #detach(attachment: Attachment): void {
@@ -205,8 +181,7 @@ export class QueueSubscription implements AsyncIterableIterator<Delivery> {
         settle((channel) => channel.ack(message));
       },
       nack: async (opts) => {
-        const delayMs = opts?.delayMs ?? 0;
-        if (!Number.isFinite(delayMs) || delayMs < 0) throw new ArgumentError('delayMs', delayMs, 'a finite number ≥ 0');
+        const delayMs = nackDelayOf(opts);
         if (settled) return;
         settled = true;
         const requeue = (): void => settle((channel) => channel.nack(message, false, true));
@@ -220,17 +195,5 @@ export class QueueSubscription implements AsyncIterableIterator<Delivery> {
         attachment.timers.add(timer);
       },
     };
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        if (this.#wake === done) this.#wake = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.#wake = done;
-    });
   }
 }

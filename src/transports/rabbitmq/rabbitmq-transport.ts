@@ -1,10 +1,15 @@
 import type { Channel, RecoveringChannelModel } from 'amqplib';
 import { abortReason, untilAborted } from '../../core/abort.js';
-import { ArgumentError, ConfigurationError } from '../../core/errors.js';
+import { ConfigurationError } from '../../core/errors.js';
+import { checkBatchSize, checkGroupAndConsumer } from '../argument-checks.js';
+import { backoffMs } from '../backoff.js';
+import { InFlight } from '../in-flight.js';
+import { OpenSubscriptions } from '../pull-iterator.js';
 import type { Delivery, SubscribeOptions, Subscriber, Transport, TransportCapabilities } from '../transport.js';
 import { DEFAULT_RABBITMQ_CONFIG, validate, withDefaults, type RabbitMqConfig, type ResolvedRabbitMqConfig } from './config.js';
 import { closedError, ConfirmPublisher } from './confirm-publisher.js';
-import { backoffMs, closeChannelQuietly, ignore, InFlight, openConnection, pause, PendingDeclarations } from './connection.js';
+import { closeChannelQuietly, ignore, openConnection, PendingDeclarations } from './connection.js';
+import { pause } from '../../core/abort.js';
 import { QueueSubscription, type SubscriptionHost } from './queue-subscription.js';
 import { checkGroup, declareGroupTopology } from './topology.js';
 
@@ -84,7 +89,7 @@ class RabbitMqSubscriber implements Subscriber, SubscriptionHost {
   readonly #connection: RecoveringChannelModel;
   readonly #declarations: PendingDeclarations;
   readonly #released: () => void;
-  readonly #subscriptions = new Set<QueueSubscription>();
+  readonly #subscriptions = new OpenSubscriptions<QueueSubscription>();
   readonly #inFlight = new InFlight();
   /** Aborted by close(): stops waiting for a connection. */
   readonly #stop = new AbortController();
@@ -100,19 +105,15 @@ class RabbitMqSubscriber implements Subscriber, SubscriptionHost {
   subscribe(topic: string, opts: SubscribeOptions): AsyncIterable<Delivery> {
     if (this.#closing) throw closedError('subscriber');
     checkGroup(opts.group, topic);
-    if (typeof opts.consumer !== 'string' || opts.consumer === '') throw new ArgumentError('consumer', opts.consumer, 'a non-empty string');
-    if (opts.batchSize !== undefined && !(Number.isSafeInteger(opts.batchSize) && opts.batchSize > 0 && opts.batchSize <= 65_535)) {
-      throw new ArgumentError('batchSize', opts.batchSize, 'an integer from 1 to 65535 (AMQP prefetch count)');
-    }
-    const subscription = new QueueSubscription(this, topic, opts);
-    if (!opts.signal.aborted) this.#subscriptions.add(subscription);
-    return subscription;
+    checkGroupAndConsumer(opts);
+    checkBatchSize(opts.batchSize, { max: 65_535, reason: 'AMQP prefetch count' });
+    return this.#subscriptions.add(new QueueSubscription(this, topic, opts));
   }
 
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#stop.abort(closedError('subscriber'));
-      for (const subscription of [...this.#subscriptions]) subscription.end();
+      this.#subscriptions.endAll();
       await this.#inFlight.settled();
       this.#released();
     })();
@@ -149,10 +150,6 @@ class RabbitMqSubscriber implements Subscriber, SubscriptionHost {
 
   track<T>(promise: Promise<T>): Promise<T> {
     return this.#inFlight.track(promise);
-  }
-
-  forget(subscription: QueueSubscription): void {
-    this.#subscriptions.delete(subscription);
   }
 
   /**

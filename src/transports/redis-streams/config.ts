@@ -1,4 +1,5 @@
 import { ConfigurationError } from '../../core/errors.js';
+import { requireInteger, requireNonEmptyString } from '../config-checks.js';
 
 /** Configuration of {@link createRedisStreamsTransport}. Every field is optional. */
 export interface RedisStreamsConfig {
@@ -83,15 +84,13 @@ export function validate(config: ResolvedRedisStreamsConfig): ResolvedRedisStrea
     throw new ConfigurationError('url', config.url, 'a redis:// or rediss:// URL, e.g. redis://127.0.0.1:6379');
   }
   for (const field of ['connectTimeoutMs', 'processingTimeoutMs', 'redeliverIntervalMs', 'keepAliveIntervalMs', 'blockMs', 'batchSize'] as const) {
-    requirePositiveInteger(field, config[field]);
+    requireInteger(field, config[field]);
   }
   if (config.keepAliveIntervalMs >= config.processingTimeoutMs) {
     throw new ConfigurationError('keepAliveIntervalMs', config.keepAliveIntervalMs, `less than processingTimeoutMs (${config.processingTimeoutMs}), or held entries get claimed by other members`);
   }
-  if (config.maxLenApprox !== undefined) requirePositiveInteger('maxLenApprox', config.maxLenApprox);
-  if (typeof config.pubsubName !== 'string' || config.pubsubName === '') {
-    throw new ConfigurationError('pubsubName', config.pubsubName, 'a non-empty string');
-  }
+  if (config.maxLenApprox !== undefined) requireInteger('maxLenApprox', config.maxLenApprox);
+  requireNonEmptyString('pubsubName', config.pubsubName);
   return config;
 }
 
@@ -104,11 +103,5 @@ export function redisAddressOf(url: string): string | undefined {
     return `${parsed.hostname || '127.0.0.1'}:${parsed.port || '6379'}`;
   } catch {
     return undefined;
-  }
-}
-
-function requirePositiveInteger(field: string, value: unknown): void {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
-    throw new ConfigurationError(field, value, 'a positive integer');
   }
 }

@@ -1,8 +1,12 @@
 import { untilAborted } from '../../core/abort.js';
 import { Redis } from 'ioredis';
 import type { CloudEvent } from '../../core/envelope.js';
-import { ArgumentError, ServerUnreachableError, SyncError } from '../../core/errors.js';
+import { ServerUnreachableError, SyncError } from '../../core/errors.js';
+import { checkBatchSize, checkGroupAndConsumer } from '../argument-checks.js';
+import { connectTimeoutSignal } from '../connect-timeout.js';
+import { InFlight } from '../in-flight.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, encodeEvents } from '../payload.js';
+import { OpenSubscriptions } from '../pull-iterator.js';
 import type { Delivery, Publisher, SubscribeOptions, Subscriber, Transport, TransportCapabilities } from '../transport.js';
 import { redisAddressOf, validate, withDefaults, type RedisStreamsConfig, type ResolvedRedisStreamsConfig } from './config.js';
 import { StreamSubscription, type SubscriptionHost } from './stream-subscription.js';
@@ -72,17 +76,11 @@ async function connect(config: ResolvedRedisStreamsConfig): Promise<Redis> {
   // Before the check passes, keep the socket's own error (ECONNREFUSED…) to report it.
   let socketError: Error | undefined;
   client.on('error', (error: Error) => { if (!checked) socketError = error; });
-  let timer: NodeJS.Timeout | undefined;
   try {
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${config.connectTimeoutMs} ms`)), config.connectTimeoutMs);
-    });
-    await Promise.race([client.connect().then(() => client.ping()), timeout]);
+    await untilAborted(client.connect().then(() => client.ping()), connectTimeoutSignal(config.connectTimeoutMs));
   } catch (cause) {
     client.disconnect();
     throw new ServerUnreachableError('Redis', address, { cause: socketError ?? cause });
-  } finally {
-    clearTimeout(timer);
   }
   checked = true;
   return client;
@@ -96,22 +94,6 @@ function closedError(side: string): SyncError {
 async function closeConnection(connection: Redis): Promise<void> {
   if (connection.status === 'ready') await connection.quit().catch(ignore);
   connection.disconnect();
-}
-
-/** Tracks promises in flight so close() can wait for them. */
-class InFlight {
-  readonly #promises = new Set<Promise<unknown>>();
-
-  track<T>(promise: Promise<T>): Promise<T> {
-    this.#promises.add(promise);
-    const forget = (): void => void this.#promises.delete(promise);
-    promise.then(forget, forget);
-    return promise;
-  }
-
-  async settled(): Promise<void> {
-    await Promise.allSettled([...this.#promises]);
-  }
 }
 
 /** `XADD <topic> [MAXLEN ~ N] * data <CloudEvent JSON> [metadata <JSON map>]`, auto-pipelined. */
@@ -164,7 +146,7 @@ class RedisStreamsPublisher implements Publisher {
 class RedisStreamsSubscriber implements Subscriber, SubscriptionHost {
   readonly config: ResolvedRedisStreamsConfig;
   readonly #base: Redis;
-  readonly #subscriptions = new Set<StreamSubscription>();
+  readonly #subscriptions = new OpenSubscriptions<StreamSubscription>();
   readonly #inFlight = new InFlight();
   #commands: Redis | undefined;
   #closing: Promise<void> | undefined;
@@ -190,21 +172,11 @@ class RedisStreamsSubscriber implements Subscriber, SubscriptionHost {
     return this.#inFlight.track(promise);
   }
 
-  forget(subscription: StreamSubscription): void {
-    this.#subscriptions.delete(subscription);
-  }
-
   subscribe(topic: string, opts: SubscribeOptions): AsyncIterable<Delivery> {
     if (this.#closing) throw closedError('subscriber');
-    for (const field of ['group', 'consumer'] as const) {
-      if (typeof opts[field] !== 'string' || opts[field] === '') throw new ArgumentError(field, opts[field], 'a non-empty string');
-    }
-    if (opts.batchSize !== undefined && !(Number.isSafeInteger(opts.batchSize) && opts.batchSize > 0)) {
-      throw new ArgumentError('batchSize', opts.batchSize, 'a positive integer');
-    }
-    const subscription = new StreamSubscription(this, topic, opts);
-    if (!opts.signal.aborted) this.#subscriptions.add(subscription);
-    return subscription;
+    checkGroupAndConsumer(opts);
+    checkBatchSize(opts.batchSize);
+    return this.#subscriptions.add(new StreamSubscription(this, topic, opts));
   }
 
   close(): Promise<void> {
@@ -213,7 +185,7 @@ class RedisStreamsSubscriber implements Subscriber, SubscriptionHost {
   }
 
   async #close(): Promise<void> {
-    for (const subscription of [...this.#subscriptions]) subscription.end();
+    this.#subscriptions.endAll();
     await this.#inFlight.settled();
     if (this.#commands) await closeConnection(this.#commands);
   }

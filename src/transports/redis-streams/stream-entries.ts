@@ -4,8 +4,6 @@ export interface StreamEntry {
   readonly fields: readonly string[] | null;
 }
 
-const NO_METADATA: Readonly<Record<string, string>> = Object.freeze({});
-
 /** The entries of an `XREADGROUP` reply (`[[stream, [[id, fields], …]]]` or null) for its one stream. */
 export function entriesOfRead(reply: unknown): StreamEntry[] {
   if (!Array.isArray(reply) || reply.length === 0) return [];
@@ -26,21 +24,6 @@ export function entriesOf(list: unknown): StreamEntry[] {
 export function fieldOf(fields: readonly string[], name: string): string | undefined {
   for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
   return undefined;
-}
-
-/** The `metadata` field as a string map: Dapr writes a JSON object; absent or invalid gives `{}`. */
-export function metadataOf(text: string | undefined): Readonly<Record<string, string>> {
-  if (text === undefined) return NO_METADATA;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    return NO_METADATA;
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return NO_METADATA;
-  const map: Record<string, string> = {};
-  for (const [key, value] of Object.entries(parsed)) map[key] = typeof value === 'string' ? value : JSON.stringify(value);
-  return map;
 }
 
 /** True for Redis's NOGROUP error: the stream or group is gone (e.g. Redis restarted without data). */

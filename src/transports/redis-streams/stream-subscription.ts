@@ -1,8 +1,11 @@
 import type { Redis } from 'ioredis';
-import { ArgumentError } from '../../core/errors.js';
+import { nackDelayOf } from '../argument-checks.js';
+import { backoffMs } from '../backoff.js';
+import { metadataFromJson } from '../metadata-map.js';
+import { PullIterator } from '../pull-iterator.js';
 import type { Delivery, SubscribeOptions } from '../transport.js';
 import type { ResolvedRedisStreamsConfig } from './config.js';
-import { entriesOf, entriesOfRead, fieldOf, isNoGroupError, metadataOf, type StreamEntry } from './stream-entries.js';
+import { entriesOf, entriesOfRead, fieldOf, isNoGroupError, type StreamEntry } from './stream-entries.js';
 
 /** What a subscription shares with its subscriber. */
 export interface SubscriptionHost {
@@ -13,7 +16,6 @@ export interface SubscriptionHost {
   readonly closed: boolean;
   /** Keeps a command's promise until it settles, so close() can wait for it. */
   track<T>(promise: Promise<T>): Promise<T>;
-  forget(subscription: StreamSubscription): void;
 }
 
 interface NackedEntry {
@@ -22,7 +24,6 @@ interface NackedEntry {
   readonly dueAt: number;
 }
 
-const MAX_BACKOFF_MS = 2_000;
 const ignore = (): void => undefined;
 
 /**
@@ -32,12 +33,11 @@ const ignore = (): void => undefined;
  * members (every redeliverInterval), or wait on a blocking XREADGROUP. Redis errors are
  * retried with backoff until the subscription ends.
  */
-export class StreamSubscription implements AsyncIterableIterator<Delivery> {
+export class StreamSubscription extends PullIterator<Delivery> {
   readonly #host: SubscriptionHost;
   readonly #topic: string;
   readonly #group: string;
   readonly #consumer: string;
-  readonly #signal: AbortSignal;
   readonly #batchSize: number;
   readonly #buffer: Delivery[] = [];
   /** Entries buffered, yielded and not settled, or waiting out a nack delay: kept alive. */
@@ -45,7 +45,6 @@ export class StreamSubscription implements AsyncIterableIterator<Delivery> {
   readonly #nacked: NackedEntry[] = [];
   readonly #nackTimers = new Set<NodeJS.Timeout>();
   readonly #keepAlive: NodeJS.Timeout;
-  readonly #onAbort = (): void => this.end();
   #blocking: Redis | undefined;
   #grouped = false;
   /** Where the re-read of this consumer's own pending entries continues; undefined once done. */
@@ -55,42 +54,20 @@ export class StreamSubscription implements AsyncIterableIterator<Delivery> {
   #reading = false;
   #readFailure: Error | undefined;
   #failures = 0;
-  #wake: (() => void) | undefined;
-  #ended = false;
-  #pulls: Promise<unknown> = Promise.resolve();
 
   constructor(host: SubscriptionHost, topic: string, opts: SubscribeOptions) {
+    super();
     this.#host = host;
     this.#topic = topic;
     this.#group = opts.group;
     this.#consumer = opts.consumer;
-    this.#signal = opts.signal;
     this.#batchSize = opts.batchSize ?? host.config.batchSize;
     this.#keepAlive = setInterval(() => this.#keepHeldAlive(), host.config.keepAliveIntervalMs);
-    if (opts.signal.aborted) this.end();
-    else opts.signal.addEventListener('abort', this.#onAbort, { once: true });
+    this.endOnAbort(opts.signal);
   }
 
-  [Symbol.asyncIterator](): this {
-    return this;
-  }
-
-  next(): Promise<IteratorResult<Delivery>> {
-    const result = this.#pulls.then(() => this.#pull());
-    this.#pulls = result.catch(ignore);
-    return result;
-  }
-
-  return(): Promise<IteratorResult<Delivery>> {
-    this.end();
-    return Promise.resolve({ done: true, value: undefined });
-  }
-
-  /** Stops the iteration at once; entries not acked stay pending in Redis for redelivery. */
-  end(): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    this.#signal.removeEventListener('abort', this.#onAbort);
+  /** Entries not acked stay pending in Redis for redelivery. */
+  protected override onEnd(): void {
     clearInterval(this.#keepAlive);
     for (const timer of this.#nackTimers) clearTimeout(timer);
     this.#nackTimers.clear();
@@ -98,21 +75,19 @@ export class StreamSubscription implements AsyncIterableIterator<Delivery> {
     this.#held.clear();
     // Interrupts a blocking XREADGROUP instead of waiting it out.
     this.#blocking?.disconnect();
-    this.#wake?.();
-    this.#host.forget(this);
   }
 
-  async #pull(): Promise<IteratorResult<Delivery>> {
-    while (!this.#ended) {
+  protected override async pull(): Promise<IteratorResult<Delivery>> {
+    while (!this.ended) {
       const delivery = this.#buffer.shift();
       if (delivery) return { done: false, value: delivery };
       try {
         await this.#step();
       } catch (error) {
-        if (this.#ended) break;
+        if (this.ended) break;
         if (isNoGroupError(error)) this.#grouped = false;
         this.#failures += 1;
-        await this.#sleep(Math.min(100 * 2 ** (this.#failures - 1), MAX_BACKOFF_MS));
+        await this.sleep(backoffMs(this.#failures));
       }
     }
     return { done: true, value: undefined };
@@ -185,7 +160,7 @@ export class StreamSubscription implements AsyncIterableIterator<Delivery> {
     }
     if (!this.#reading) this.#startRead(now);
     // Woken by the read's reply, a nack falling due, or end(); the timeout is only a safety net.
-    await this.#sleep(this.#host.config.blockMs * 2);
+    await this.sleep(this.#host.config.blockMs * 2);
   }
 
   #startRead(now: number): void {
@@ -201,14 +176,14 @@ export class StreamSubscription implements AsyncIterableIterator<Delivery> {
           this.#reading = false;
           this.#failures = 0;
           this.#enqueue(entriesOfRead(reply), () => 1);
-          this.#wake?.();
+          this.wake();
         },
         (error: unknown) => {
           this.#reading = false;
           // Redis may have delivered entries whose reply was lost: re-read this consumer's own pending ones.
           this.#historyFrom = '0';
           this.#readFailure = error instanceof Error ? error : new Error(String(error));
-          this.#wake?.();
+          this.wake();
         },
       );
   }
@@ -231,13 +206,13 @@ export class StreamSubscription implements AsyncIterableIterator<Delivery> {
   }
 
   #enqueue(entries: StreamEntry[], attemptOf: (id: string) => number): void {
-    if (this.#ended) return;
+    if (this.ended) return;
     const deleted: string[] = [];
     for (const { id, fields } of entries) {
       if (fields === null) deleted.push(id);
       else if (!this.#held.has(id)) {
         this.#held.add(id);
-        this.#buffer.push(this.#delivery(id, attemptOf(id), fieldOf(fields, 'data'), metadataOf(fieldOf(fields, 'metadata'))));
+        this.#buffer.push(this.#delivery(id, attemptOf(id), fieldOf(fields, 'data'), metadataFromJson(fieldOf(fields, 'metadata'))));
       }
     }
     // A trimmed entry can never be delivered: take it out of the pending list.
@@ -259,20 +234,18 @@ export class StreamSubscription implements AsyncIterableIterator<Delivery> {
         if (this.#host.closed) return;
         await this.#host.track(this.#host.commands.call('XACK', [this.#topic, this.#group, id]));
       },
-      nack: (opts) => {
-        const delayMs = opts?.delayMs ?? 0;
-        if (!Number.isFinite(delayMs) || delayMs < 0) return Promise.reject(new ArgumentError('delayMs', delayMs, 'a finite number ≥ 0'));
-        if (settled || this.#ended) return Promise.resolve();
+      nack: async (opts) => {
+        const delayMs = nackDelayOf(opts);
+        if (settled || this.ended) return;
         settled = true;
         const entry = { id, attempt: attempt + 1, dueAt: Date.now() + delayMs };
         const at = this.#nacked.findIndex((e) => e.dueAt > entry.dueAt);
         this.#nacked.splice(at === -1 ? this.#nacked.length : at, 0, entry);
         const timer = setTimeout(() => {
           this.#nackTimers.delete(timer);
-          this.#wake?.();
+          this.wake();
         }, delayMs);
         this.#nackTimers.add(timer);
-        return Promise.resolve();
       },
     };
   }
@@ -298,17 +271,5 @@ export class StreamSubscription implements AsyncIterableIterator<Delivery> {
 
   #ackQuietly(ids: string[]): void {
     this.#host.track(this.#host.commands.call('XACK', [this.#topic, this.#group, ...ids])).catch(ignore);
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        if (this.#wake === done) this.#wake = undefined;
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.#wake = done;
-    });
   }
 }
