@@ -1,59 +1,32 @@
-import { hostname } from 'node:os';
-import pg from 'pg';
+import type pg from 'pg';
 import { untilAborted } from '../core/abort.js';
 import type { CloudEvent } from '../core/envelope.js';
-import { ConfigurationError, ServerUnreachableError, SyncError } from '../core/errors.js';
-import { newInstanceId } from '../core/ids.js';
-import type { Publisher } from '../transports/transport.js';
 import { assertCdcPossible, cdcNames, migrateCdc, type CdcNames } from './cdc-replication.js';
 import { OutboxStream, formatLsn, parseLsn, type OutboxChange, type OutboxStreamEvent } from './cdc-stream.js';
-import { assertMigrated } from './migrations.js';
-import { purgeOutbox } from './outbox-admin.js';
-import { DEFAULT_DATABASE_URL, describeAddress } from './pool.js';
-import type { RelayHooks, RelayStats } from './relay.js';
-import type { SqlPool } from './sql.js';
+import { DEFAULT_RELAY_BASE_CONFIG, resolveRelayConfig, type RelayBaseConfig, type RelayHooks, type RelayStats, type ResolvedRelayBaseConfig } from './relay-config.js';
+import { pause } from '../core/abort.js';
+import { relayClientConfig } from './relay-connection.js';
+import { fencedError, RelayLeadership, type Leadership } from './relay-leadership.js';
+import { publishBatch } from './relay-publish.js';
+import { readBeyondCursor } from './relay-read.js';
 import { quoteIdent } from './sql.js';
 
 /** Configuration of {@link CdcRelay}: the fields of `RelayConfig` that apply; each optional one names its default. */
-export interface CdcRelayConfig {
-  /** PostgreSQL URL of the leader session and of the replication session. Default: `DATABASE_URL`, else {@link DEFAULT_DATABASE_URL}. */
-  readonly connectionString?: string;
-  /** Further `pg.Client` options for both sessions (ssl, password, …); values in `connectionString` take precedence. Default: none. */
-  readonly clientConfig?: pg.ClientConfig;
-  /** Pool for the retention purge. Default: a one-connection pool the relay opens and closes. */
-  readonly pool?: SqlPool;
-  /** Schema holding `outbox` and `outbox_relay` (migrated with `migrate()`). Required. */
-  readonly schema: string;
-  /** Where events go. Required. The relay never closes it. */
-  readonly publisher: Publisher;
-  /** Name recorded in `outbox_relay.leader`. Default: `<hostname>/<pid>/<random>`. */
-  readonly instanceId?: string;
+export interface CdcRelayConfig extends RelayBaseConfig {
   /** Most rows published per broker round (and read per catch-up query). Default 500. */
   readonly batchSize?: number;
-  /** How often a standby tries to take the leader lock. Default 1000 ms. */
-  readonly leaderRetryMs?: number;
   /**
    * How often the leader touches `heartbeat_at` (checking its fencing token), reports its
    * position to the server and, when the stream was quiet, writes a position marker so the
    * slot advances while the outbox is idle. Default 2000 ms.
    */
   readonly heartbeatIntervalMs?: number;
-  /** Sent rows older than this are deleted. Default 7 days. */
-  readonly retentionMs?: number;
-  /** How often the leader purges sent rows past retention. Default 60 000 ms. */
-  readonly purgeIntervalMs?: number;
   /** `afterPublish` is awaited after the broker ack, before the cursor moves and the slot is acknowledged. Default: none. */
   readonly hooks?: RelayHooks;
 }
 
 /** Defaults of {@link CdcRelayConfig}. */
-export const DEFAULT_CDC_RELAY_CONFIG = {
-  batchSize: 500,
-  leaderRetryMs: 1_000,
-  heartbeatIntervalMs: 2_000,
-  retentionMs: 7 * 24 * 60 * 60 * 1_000,
-  purgeIntervalMs: 60_000,
-} as const;
+export const DEFAULT_CDC_RELAY_CONFIG = DEFAULT_RELAY_BASE_CONFIG;
 
 /** Counters of one CDC relay instance; see {@link CdcRelay.stats}. */
 export interface CdcRelayStats extends RelayStats {
@@ -67,39 +40,10 @@ export interface CdcRelayStats extends RelayStats {
   readonly acknowledgedLsn: string | null;
 }
 
-type ResolvedConfig = Required<Omit<CdcRelayConfig, 'pool' | 'clientConfig' | 'hooks'>> & Pick<CdcRelayConfig, 'pool' | 'clientConfig'> & { hooks: RelayHooks };
-
-const RECONNECT_BACKOFF = { initialMs: 100, maxMs: 5_000 };
-const PUBLISH_BACKOFF = { initialMs: 100, maxMs: 5_000 };
 /** Re-read delays of the catch-up while transactions older than its horizon are open. */
 const HELD_BACK_POLL = { initialMs: 2, maxMs: 100 };
 /** Retry delays while the previous leader's replication session still holds the slot. */
 const SLOT_BUSY_RETRY = { initialMs: 100, maxMs: 1_000 };
-
-function withDefaults(config: CdcRelayConfig): ResolvedConfig {
-  const given = Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined)) as Partial<CdcRelayConfig>;
-  return {
-    ...DEFAULT_CDC_RELAY_CONFIG,
-    ...given,
-    schema: config.schema,
-    publisher: config.publisher,
-    connectionString: config.connectionString ?? process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL,
-    instanceId: config.instanceId ?? `${hostname()}/${process.pid}/${newInstanceId()}`,
-    hooks: config.hooks ?? {},
-  };
-}
-
-function validate(config: ResolvedConfig): ResolvedConfig {
-  quoteIdent(config.schema, 'schema');
-  if (typeof config.publisher?.publish !== 'function') throw new ConfigurationError('publisher', config.publisher, 'a Publisher (an object with publish())');
-  if (!config.instanceId) throw new ConfigurationError('instanceId', config.instanceId, 'a non-empty string');
-  for (const field of ['batchSize', 'leaderRetryMs', 'heartbeatIntervalMs', 'retentionMs', 'purgeIntervalMs'] as const) {
-    const value = config[field];
-    if (!Number.isInteger(value) || value < 1) throw new ConfigurationError(field, value, 'a positive integer');
-  }
-  if (config.batchSize > 100_000) throw new ConfigurationError('batchSize', config.batchSize, 'at most 100000');
-  return config;
-}
 
 /** A row published by the catch-up read (id null: the read found nothing below xmin). */
 interface CatchUpRow {
@@ -120,15 +64,6 @@ interface Probe {
   readonly lsn: bigint;
 }
 
-interface Leadership {
-  readonly token: number;
-  /** The cursor: every row at or before `(xid, id)` is published and no row can appear there later. */
-  xid: string;
-  id: string;
-  lastBeat: number;
-  probe: Probe | undefined;
-}
-
 /** One leadership term: ends on close, fencing, a lost connection or a failed stream. */
 class Term {
   readonly #controller = new AbortController();
@@ -136,6 +71,8 @@ class Term {
   /** Why the term failed; undefined when it ended normally (close, stream closed by the relay). */
   error: Error | undefined;
   stream: OutboxStream | undefined;
+  /** The probe the cursor moves by once the stream has passed it; undefined until streaming. */
+  probe: Probe | undefined;
   /** Received rows not yet handed to a flush, in commit order. */
   pending: OutboxChange[] = [];
   /** Stream position up to which every transaction is in `pending` or published. */
@@ -168,11 +105,10 @@ class Term {
   }
 }
 
+/** What the relay keeps for a `whenIdle()` caller. */
 interface IdleWaiter {
   /** Content of the marker written for this waiter in the current term; undefined until written. */
   token: string | undefined;
-  resolve(): void;
-  reject(error: Error): void;
 }
 
 /**
@@ -199,54 +135,42 @@ export class CdcRelay {
   /** Slot, publication and marker prefix of this outbox. */
   readonly names: CdcNames;
 
-  readonly #config: ResolvedConfig;
+  readonly #config: ResolvedRelayBaseConfig;
+  readonly #leadership: RelayLeadership<IdleWaiter>;
   readonly #sql: ReturnType<typeof statements>;
-  readonly #lockKey: string;
-  readonly #closing = new AbortController();
-  #state: 'created' | 'starting' | 'running' | 'closed' = 'created';
-  #starting: Promise<void> | undefined;
-  #loop: Promise<void> | undefined;
-  #closed: Promise<void> | undefined;
-  #leader: Leadership | undefined;
   #term: Term | undefined;
   #client: pg.Client | undefined;
   #phase: CdcRelayStats['phase'] = 'standby';
-  #idleWaiters: IdleWaiter[] = [];
   #markerSeq = 0;
-  #published = 0;
-  #batches = 0;
-  #lastBatchSize = 0;
   #caughtUp = 0;
   #skipped = 0;
   #acknowledged: bigint | undefined;
-  #nextPurge = 0;
-  #purge: Promise<void> | undefined;
-  #ownPool: pg.Pool | undefined;
-  #standbyWake: (() => void) | undefined;
 
   /** Validates `config` (throws ConfigurationError); nothing runs before {@link start}. */
   constructor(config: CdcRelayConfig) {
-    this.#config = validate(withDefaults(config));
+    this.#config = resolveRelayConfig(config);
     this.instanceId = this.#config.instanceId;
     this.schema = this.#config.schema;
     this.names = cdcNames(this.schema);
     this.#sql = statements(quoteIdent(this.schema));
-    this.#lockKey = `datasync.relay.${this.schema}`; // the polling relay's lock: one relay of either kind leads
+    // The polling relay's lock and fencing token: one relay of either kind leads.
+    this.#leadership = new RelayLeadership(this.#config, {
+      applicationName: `datasync-cdc-relay:${this.schema}`,
+      checkServer: (client) => assertCdcPossible(client, this.schema),
+      lead: (client, leader, started) => this.#lead(client, leader, started),
+      onSessionError: (error) => this.#term?.fail(error),
+    });
   }
 
   /** True while this instance holds the leader lock and a current fencing token. */
   get isLeader(): boolean {
-    return this.#leader !== undefined;
+    return this.#leadership.isLeader;
   }
 
   /** Counters of this instance since start. */
   stats(): CdcRelayStats {
     return {
-      published: this.#published,
-      batches: this.#batches,
-      lastBatchSize: this.#lastBatchSize,
-      isLeader: this.isLeader,
-      fencingToken: this.#leader?.token ?? null,
+      ...this.#leadership.stats(),
       phase: this.#phase,
       caughtUp: this.#caughtUp,
       skipped: this.#skipped,
@@ -263,32 +187,7 @@ export class CdcRelay {
    * and reported to `hooks.onError`. Calling it again is a no-op.
    */
   start(): Promise<void> {
-    if (this.#state === 'closed') return Promise.reject(new SyncError('RELAY_CLOSED', 'the relay was closed; create a new one'));
-    this.#starting ??= this.#start();
-    return this.#starting;
-  }
-
-  async #start(): Promise<void> {
-    this.#state = 'starting';
-    let client: pg.Client;
-    try {
-      client = await this.#connect();
-      try {
-        await assertMigrated(client, this.schema, ['outbox', 'outbox_relay']);
-        await assertCdcPossible(client, this.schema);
-      } catch (error) {
-        await disconnect(client);
-        throw error;
-      }
-    } catch (error) {
-      this.#state = 'closed';
-      throw error;
-    }
-    let started!: () => void;
-    const ready = new Promise<void>((resolve) => (started = resolve));
-    this.#loop = this.#run(client, started);
-    if (this.#state === 'starting') this.#state = 'running';
-    await ready;
+    return this.#leadership.start();
   }
 
   /**
@@ -298,20 +197,7 @@ export class CdcRelay {
    * acknowledged first. Idempotent; pending {@link whenIdle} calls reject with RELAY_CLOSED.
    */
   close(): Promise<void> {
-    this.#closed ??= this.#close();
-    return this.#closed;
-  }
-
-  async #close(): Promise<void> {
-    this.#state = 'closed';
-    this.#closing.abort(new SyncError('RELAY_CLOSED', 'the relay was closed'));
-    this.#standbyWake?.();
-    await this.#starting?.catch(() => undefined);
-    await this.#loop;
-    await this.#purge;
-    await this.#ownPool?.end().catch(() => undefined);
-    const waiters = this.#idleWaiters.splice(0);
-    for (const waiter of waiters) waiter.reject(this.#closing.signal.reason as Error);
+    return this.#leadership.close();
   }
 
   /**
@@ -321,140 +207,26 @@ export class CdcRelay {
    * `signal` aborts or the relay closes. For tests and orderly shutdowns.
    */
   whenIdle(options: { signal?: AbortSignal } = {}): Promise<void> {
-    if (this.#state === 'closed') return Promise.reject(new SyncError('RELAY_CLOSED', 'the relay was closed'));
-    const { signal } = options;
-    if (signal?.aborted) return Promise.reject(signal.reason as Error);
-    return new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => {
-        this.#idleWaiters = this.#idleWaiters.filter((w) => w !== waiter);
-        reject(signal?.reason as Error);
-      };
-      const waiter: IdleWaiter = {
-        token: undefined,
-        resolve: () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        },
-        reject: (error) => {
-          signal?.removeEventListener('abort', onAbort);
-          reject(error);
-        },
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.#idleWaiters.push(waiter);
+    return this.#leadership.whenIdle({ token: undefined }, options.signal, (waiter) => {
       const term = this.#term;
       if (term?.stream && this.#client) this.#writeIdleMarker(this.#client, term, waiter);
     });
   }
 
   get #isClosing(): boolean {
-    return this.#closing.signal.aborted;
+    return this.#leadership.isClosing;
   }
 
   #report(error: unknown): void {
-    try {
-      this.#config.hooks.onError?.(error);
-    } catch {
-      // a logging hook must not stop the relay
-    }
+    this.#leadership.report(error);
   }
 
-  #clientConfig(applicationName: string): pg.ClientConfig {
-    return {
-      connectionTimeoutMillis: 5_000,
-      keepAlive: true,
-      application_name: applicationName,
-      ...this.#config.clientConfig,
-      connectionString: this.#config.connectionString,
-    };
-  }
-
-  async #connect(): Promise<pg.Client> {
-    const client = new pg.Client(this.#clientConfig(`datasync-cdc-relay:${this.schema}`));
-    client.on('error', (error) => {
-      this.#report(error);
-      this.#term?.fail(error);
-      this.#standbyWake?.();
-    });
-    try {
-      await client.connect();
-      // A lost cursor update only means rows are published again (docs/relay.md).
-      await client.query('SET synchronous_commit = off');
-    } catch (cause) {
-      await disconnect(client);
-      throw new ServerUnreachableError('PostgreSQL', describeAddress(this.#config.connectionString), { cause });
-    }
-    return client;
-  }
-
-  /** Connection loop: reconnects with bounded backoff until closed. */
-  async #run(first: pg.Client, started: () => void): Promise<void> {
-    let client: pg.Client | undefined = first;
-    let backoff = RECONNECT_BACKOFF.initialMs;
-    while (!this.#isClosing) {
-      try {
-        client ??= await this.#connect();
-        backoff = RECONNECT_BACKOFF.initialMs;
-        await this.#session(client, started);
-      } catch (error) {
-        if (!this.#isClosing) this.#report(error);
-      } finally {
-        started();
-        if (client) await disconnect(client);
-        client = undefined;
-      }
-      if (this.#isClosing) break;
-      await pause(backoff, this.#closing.signal);
-      backoff = Math.min(backoff * 2, RECONNECT_BACKOFF.maxMs);
-    }
-    started();
-  }
-
-  /** On one connection: stand by until the lock is free, lead, and stand by again if fenced. */
-  async #session(client: pg.Client, started: () => void): Promise<void> {
-    while (!this.#isClosing) {
-      const lock = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_lock(hashtext($1)) AS ok', [this.#lockKey]);
-      if (!lock.rows[0]?.ok) {
-        started();
-        await this.#standBy(this.#config.leaderRetryMs);
-        continue;
-      }
-      try {
-        await this.#lead(client, started);
-      } catch (error) {
-        if (!(error instanceof SyncError && error.code === 'RELAY_FENCED')) throw error;
-        this.#report(error);
-        await client.query('SELECT pg_advisory_unlock(hashtext($1))', [this.#lockKey]);
-        await pause(this.#config.leaderRetryMs, this.#closing.signal);
-      }
-    }
-  }
-
-  /** Waits `ms`, or less when the relay closes or the connection fails. */
-  async #standBy(ms: number): Promise<void> {
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.#standbyWake = done;
-    });
-    this.#standbyWake = undefined;
-  }
-
-  /** One leadership term: take over, make sure the slot exists, catch up, stream. */
-  async #lead(client: pg.Client, started: () => void): Promise<void> {
-    const { rows } = await client.query<{ token: string; xid: string; id: string }>(this.#sql.takeover, [this.instanceId]);
-    const row = rows[0];
-    if (!row) throw new ConfigurationError('schema', this.schema, 'a schema migrated with migrate() (its outbox_relay row is missing)');
-    const leader: Leadership = { token: Number(row.token), xid: row.xid, id: row.id, lastBeat: Date.now(), probe: undefined };
-    const term = new Term(this.#closing.signal);
-    this.#leader = leader;
+  /** One leadership term: make sure the slot exists, catch up, stream. */
+  async #lead(client: pg.Client, leader: Leadership, started: () => void): Promise<void> {
+    const term = new Term(this.#leadership.closing);
     this.#term = term;
     this.#client = client;
     this.#phase = 'catching-up';
-    this.#nextPurge = Date.now();
     const beating = this.#keepLeading(client, leader, term).catch((error: unknown) => term.fail(error));
     try {
       const migrated = await untilAborted(migrateCdc(client, this.schema), term.signal);
@@ -471,12 +243,12 @@ export class CdcRelay {
       if (!confirmed) throw new Error(`replication slot ${this.names.slot} disappeared before streaming began`);
       term.through = term.acked = parseLsn(confirmed);
       const probe = await client.query<{ xmin: string; lsn: string }>(this.#sql.probe);
-      leader.probe = toProbe(probe.rows[0]!);
+      term.probe = toProbe(probe.rows[0]!);
       const stream = await this.#openStream(term, leader);
       if (!stream) return;
       term.stream = stream;
       this.#phase = 'streaming';
-      for (const waiter of this.#idleWaiters) this.#writeIdleMarker(client, term, waiter);
+      for (const waiter of this.#leadership.idleWaiters.states()) this.#writeIdleMarker(client, term, waiter);
       await Promise.race([stream.ended.then(() => term.end(), (error: unknown) => term.fail(error)), aborted(term.signal)]);
     } catch (error) {
       term.fail(error);
@@ -486,10 +258,9 @@ export class CdcRelay {
       await term.flushing;
       await term.stream?.close();
       this.#phase = 'standby';
-      this.#leader = undefined;
       this.#term = undefined;
       this.#client = undefined;
-      for (const waiter of this.#idleWaiters) waiter.token = undefined;
+      for (const waiter of this.#leadership.idleWaiters.states()) waiter.token = undefined;
     }
     if (term.error !== undefined && !this.#isClosing) throw term.error;
   }
@@ -510,7 +281,7 @@ export class CdcRelay {
         const last = rows[rows.length - 1]!;
         await this.#record(client, leader, this.#sql.markSent, [last.xid, last.id, rows.length, leader.token]);
         this.#caughtUp += rows.length;
-        this.#counted(rows.length);
+        this.#leadership.countBatch(rows.length);
         if (batch.length === this.#config.batchSize) continue;
       }
       if (BigInt(result.rows[0]!.xmin) >= horizon) return true;
@@ -526,7 +297,7 @@ export class CdcRelay {
     while (!term.signal.aborted) {
       try {
         return await OutboxStream.open({
-          clientConfig: this.#clientConfig(`datasync-cdc-stream:${this.schema}`),
+          clientConfig: relayClientConfig(this.#config, `datasync-cdc-stream:${this.schema}`),
           schema: this.schema,
           slot: this.names.slot,
           publication: this.names.publication,
@@ -597,15 +368,15 @@ export class CdcRelay {
     const through = term.through;
     const markers = term.markers.splice(0);
     if (rows.length > 0 && !(await this.#publish(rows, term.signal))) return;
-    const probe = leader.probe;
+    const probe = term.probe;
     const probeReached = probe !== undefined && through >= probe.lsn;
     if (rows.length > 0 || probeReached) {
       const client = this.#client;
       if (!client || (term.signal.aborted && rows.length === 0)) return;
       const recorded = await this.#record(client, leader, this.#sql.advance, [probeReached ? probe.xmin.toString() : null, leader.xid, leader.id, rows.length, leader.token]);
       // Keep an unreached probe: a newer one would always lie ahead of a busy stream.
-      if (probeReached || !probe) leader.probe = toProbe({ xmin: recorded.probe_xmin, lsn: recorded.probe_lsn });
-      this.#counted(rows.length);
+      if (probeReached || !probe) term.probe = toProbe({ xmin: recorded.probe_xmin, lsn: recorded.probe_lsn });
+      this.#leadership.countBatch(rows.length);
     }
     // A failed term acknowledges nothing more; a closing one acknowledges what it recorded.
     if (term.signal.aborted && !this.#isClosing) return;
@@ -615,9 +386,7 @@ export class CdcRelay {
       this.#acknowledged = through;
     }
     if (markers.length > 0) {
-      const done = this.#idleWaiters.filter((w) => w.token !== undefined && markers.includes(w.token));
-      this.#idleWaiters = this.#idleWaiters.filter((w) => !done.includes(w));
-      for (const waiter of done) waiter.resolve();
+      this.#leadership.idleWaiters.resolve((waiter) => waiter.token !== undefined && markers.includes(waiter.token));
     }
   }
 
@@ -628,58 +397,16 @@ export class CdcRelay {
   async #record(client: pg.Client, leader: Leadership, text: string, values: unknown[]): Promise<{ xid: string; id: string; probe_xmin: string; probe_lsn: string }> {
     const { rows } = await client.query<{ xid: string; id: string; probe_xmin: string; probe_lsn: string }>(text, values);
     const row = rows[0];
-    if (!row) throw fenced(leader.token);
+    if (!row) throw fencedError(leader.token);
     leader.xid = row.xid;
     leader.id = row.id;
     leader.lastBeat = Date.now();
     return row;
   }
 
-  #counted(rows: number): void {
-    if (rows === 0) return;
-    this.#published += rows;
-    this.#batches += 1;
-    this.#lastBatchSize = rows;
-  }
-
-  /**
-   * Publishes rows grouped by topic (each topic's events in the given order, topics
-   * concurrently), retrying failed topics with backoff, then awaits `afterPublish`.
-   * False when the term ended first (the batch is abandoned).
-   */
-  async #publish(rows: readonly OutboxChange[], signal: AbortSignal): Promise<boolean> {
-    const pending = new Map<string, CloudEvent[]>();
-    for (const row of rows) {
-      const events = pending.get(row.topic);
-      if (events) events.push(row.envelope);
-      else pending.set(row.topic, [row.envelope]);
-    }
-    const last = rows[rows.length - 1]!;
-    let backoff = PUBLISH_BACKOFF.initialMs;
-    for (;;) {
-      try {
-        if (pending.size > 0) {
-          const topics = [...pending];
-          const outcomes = await untilAborted(
-            Promise.allSettled(topics.map(([topic, events]) => this.#config.publisher.publish(topic, events, { signal }))),
-            signal,
-          );
-          outcomes.forEach((outcome, i) => {
-            if (outcome.status === 'fulfilled') pending.delete(topics[i]![0]);
-          });
-          const failure = outcomes.find((o) => o.status === 'rejected');
-          if (failure) throw failure.reason;
-        }
-        if (this.#config.hooks.afterPublish) await untilAborted(Promise.resolve(this.#config.hooks.afterPublish({ count: rows.length, lastId: last.id })), signal);
-        return true;
-      } catch (error) {
-        if (signal.aborted) return false;
-        this.#report(error);
-        await pause(backoff, signal);
-        if (signal.aborted) return false;
-        backoff = Math.min(backoff * 2, PUBLISH_BACKOFF.maxMs);
-      }
-    }
+  /** Publishes rows with retry (see {@link publishBatch}); false when the term ended first (the batch is abandoned). */
+  #publish(rows: readonly OutboxChange[], signal: AbortSignal): Promise<boolean> {
+    return publishBatch(rows, { publisher: this.#config.publisher, hooks: this.#config.hooks, signal, report: (error) => this.#report(error) });
   }
 
   /**
@@ -688,17 +415,16 @@ export class CdcRelay {
    * outbox's slot advances past other tables' WAL), and purges on schedule.
    */
   async #keepLeading(client: pg.Client, leader: Leadership, term: Term): Promise<void> {
+    const { purge } = this.#leadership;
     let eventsAtLastBeat = -1;
     while (!term.signal.aborted) {
-      this.#maybePurge();
+      purge.maybeStart();
       const due = leader.lastBeat + this.#config.heartbeatIntervalMs;
-      await pause(Math.max(0, Math.min(due, this.#nextPurge) - Date.now()), term.signal);
+      await pause(Math.max(0, Math.min(due, purge.nextAt) - Date.now()), term.signal);
       if (term.signal.aborted) return;
       if (Date.now() < leader.lastBeat + this.#config.heartbeatIntervalMs) continue;
       // Abortable: queued behind a slot creation that waits for a long transaction, it must not hold up close().
-      const beat = await untilAborted(client.query(this.#sql.heartbeat, [leader.token]), term.signal);
-      if (beat.rowCount === 0) throw fenced(leader.token);
-      leader.lastBeat = Date.now();
+      await this.#leadership.heartbeat(client, leader, term.signal);
       if (term.stream) {
         term.stream.keepAlive();
         if (term.events === eventsAtLastBeat) await untilAborted(client.query(this.#sql.marker, [this.names.messagePrefix, 'heartbeat']), term.signal);
@@ -713,34 +439,6 @@ export class CdcRelay {
     client.query(this.#sql.marker, [this.names.messagePrefix, token]).catch((error: unknown) => {
       if (!term.signal.aborted) term.fail(error);
     });
-  }
-
-  /** Starts a purge on the side pool when one is due; skips the round while the last one still runs. */
-  #maybePurge(): void {
-    if (Date.now() < this.#nextPurge || this.#isClosing) return;
-    this.#nextPurge = Date.now() + this.#config.purgeIntervalMs;
-    if (this.#purge) return;
-    const pool = this.#config.pool ?? this.#sidePool();
-    this.#purge = purgeOutbox(pool, this.schema, this.#config.retentionMs, { signal: this.#closing.signal })
-      .then(
-        () => undefined,
-        (error: unknown) => {
-          if (!this.#isClosing) this.#report(error);
-        },
-      )
-      .finally(() => {
-        this.#purge = undefined;
-      });
-  }
-
-  #sidePool(): pg.Pool {
-    if (!this.#ownPool) {
-      this.#ownPool = new pg.Pool({ ...this.#config.clientConfig, connectionString: this.#config.connectionString, max: 1, application_name: `datasync-relay-purge:${this.schema}` });
-      this.#ownPool.on('error', () => {
-        // an idle connection dropped; the pool replaces it on next use
-      });
-    }
-    return this.#ownPool;
   }
 }
 
@@ -760,17 +458,8 @@ function statements(schema: string) {
   const returning = `RETURNING position_xid::text AS xid, position_id::text AS id,
       pg_snapshot_xmin(pg_current_snapshot())::text AS probe_xmin, pg_current_wal_insert_lsn()::text AS probe_lsn`;
   return {
-    takeover: `UPDATE ${relay} SET fencing_token = fencing_token + 1, leader = $1, leader_since = now(), heartbeat_at = now()
-      WHERE outbox = 'outbox' RETURNING fencing_token::text AS token, position_xid::text AS xid, position_id::text AS id`,
     // The polling relay's read, with the snapshot's xmin on every row (one row when nothing is below it).
-    read: `SELECT b.id::text AS id, b.xid::text AS xid, b.topic, b.envelope, pg_snapshot_xmin(pg_current_snapshot())::text AS xmin
-      FROM (SELECT 1) one
-      LEFT JOIN LATERAL (
-        SELECT o.id, o.xid, o.topic, o.envelope FROM ${outbox} o
-        WHERE (o.xid, o.id) > ($1::xid8, $2::bigint) AND o.xid < pg_snapshot_xmin(pg_current_snapshot())
-        ORDER BY o.xid, o.id LIMIT $3
-      ) b ON true
-      ORDER BY b.xid, b.id`,
+    read: readBeyondCursor(outbox, { subquery: '(SELECT 1) one', column: 'pg_snapshot_xmin(pg_current_snapshot())::text AS xmin' }),
     markSent: `UPDATE ${relay} SET position_xid = $1::xid8, position_id = $2::bigint, published_total = published_total + $3, heartbeat_at = now()
       WHERE outbox = 'outbox' AND fencing_token = $4 ${returning}`,
     // Moves the cursor to the last row below a reached probe's xmin (never back), counts the
@@ -784,7 +473,6 @@ function statements(schema: string) {
         published_total = published_total + $4, heartbeat_at = now()
       WHERE outbox = 'outbox' AND fencing_token = $5 ${returning}`,
     probe: `SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin, pg_current_wal_insert_lsn()::text AS lsn`,
-    heartbeat: `UPDATE ${relay} SET heartbeat_at = now() WHERE outbox = 'outbox' AND fencing_token = $1`,
     // Non-transactional, so it is decoded where it is written, between commits.
     marker: `SELECT pg_logical_emit_message(false, $1, $2)`,
   };
@@ -801,33 +489,8 @@ function atOrBefore(row: OutboxChange, leader: Leadership): boolean {
   return xid < cursorXid || (xid === cursorXid && BigInt(row.id) <= BigInt(leader.id));
 }
 
-function fenced(token: number): SyncError {
-  return new SyncError('RELAY_FENCED', `fencing token ${token} is stale: another relay took over this outbox; standing by`);
-}
-
 /** Resolves when `signal` aborts; never rejects. */
 function aborted(signal: AbortSignal): Promise<void> {
   if (signal.aborted) return Promise.resolve();
   return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
-}
-
-/** Ends a client, giving up after a second (a dead socket may never confirm). */
-async function disconnect(client: pg.Client): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([client.end().catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, 1_000)))]);
-  clearTimeout(timer);
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts; never rejects. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
