@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { Registry } from 'prom-client';
@@ -11,8 +10,9 @@ import { outboxStatus } from '../../src/postgres/outbox-admin.js';
 import { startRelay } from '../../src/postgres/relay.js';
 import { leadershipCases } from '../support/relay-leadership-cases.js';
 import { RecordingPublisher, relayTestbed } from '../support/relay-testbed.js';
+import { runCli as datasync } from '../support/cli.js';
 import { useTestResources } from '../support/resources.js';
-import { POSTGRES_URL, REDIS_URL, describeWithServers, uniqueName, waitFor } from '../support/servers.js';
+import { POSTGRES_URL, describeWithServers, uniqueName, waitFor } from '../support/servers.js';
 
 // The polling relay's contract (test/integration/relay.int.test.ts) in CDC mode. Where CDC
 // differs on purpose, the case says so: events go out in commit order, not (xid, id) order,
@@ -414,22 +414,3 @@ describeWithServers(['postgres', 'redis'], 'CDC outbox relay (logical replicatio
   });
 });
 
-/** Runs `datasync <args>` as a child process against the test servers. */
-function datasync(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-      env: { ...process.env, DATABASE_URL: POSTGRES_URL, DATASYNC_TRANSPORT: REDIS_URL, DATASYNC_DEBUG: '', NO_COLOR: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect, it } from 'vitest';
 import { PermanentError } from '../../src/core/errors.js';
@@ -10,35 +9,11 @@ import { startRelay } from '../../src/postgres/relay.js';
 import { inTransaction } from '../../src/postgres/sql.js';
 import { startConsumer } from '../../src/runtime/consumer.js';
 import { effectService, itemEvent, itemTopic } from '../support/pipeline.js';
+import { runCli as datasync } from '../support/cli.js';
 import { useTestResources } from '../support/resources.js';
-import { POSTGRES_URL, REDIS_URL, describeWithServers, uniqueName, waitFor } from '../support/servers.js';
+import { POSTGRES_URL, describeWithServers, uniqueName, waitFor } from '../support/servers.js';
 
 /** What one run of the command left behind. */
-interface CliRun {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Runs `datasync <args>` as a real child process against the test servers. */
-function datasync(args: readonly string[], env: Record<string, string> = {}): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-      env: { ...process.env, DATABASE_URL: POSTGRES_URL, DATASYNC_TRANSPORT: REDIS_URL, DATASYNC_DEBUG: '', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
-    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.once('error', reject);
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
 
 /** Runs a `--json` command that must succeed and returns its one JSON document. */
 async function datasyncJson<T>(args: readonly string[]): Promise<T> {
