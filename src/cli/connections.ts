@@ -9,7 +9,7 @@ import type { Transport } from '../transports/transport.js';
 export type CliEnv = Readonly<Record<string, string | undefined>>;
 
 /** What `--transport` accepts (DESIGN.md section 4). */
-export const SUPPORTED_TRANSPORTS = 'postgres, or a redis://, rediss://, nats://, amqp://, amqps:// or postgres:// URL';
+export const SUPPORTED_TRANSPORTS = 'postgres, or a redis://, rediss://, nats://, tls:// (NATS over TLS), amqp://, amqps:// or postgres:// URL';
 
 /**
  * The PostgreSQL URL from `--database`, else `DATABASE_URL`, else the default; an

@@ -310,7 +310,8 @@ async function replayOne(
     if (!options.byId && status !== 'pending') return `its status changed to ${status} meanwhile`;
     if (status === 'discarded' && !options.force) return 'it was discarded meanwhile; add --force to replay it anyway';
     await store.markReplayed(tx, letter.id);
-    await publisher.publish(letter.topic, [originalEvent(letter.envelope!)], options.signal ? { signal: options.signal } : undefined);
+    // A replay repeats an event id on purpose: a broker's de-duplication window must not drop it.
+    await publisher.publish(letter.topic, [originalEvent(letter.envelope!)], { deduplicate: false, ...(options.signal ? { signal: options.signal } : {}) });
     return undefined;
   });
 }

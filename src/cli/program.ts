@@ -33,7 +33,7 @@ Commands with subcommands: datasync outbox --help, datasync dlq --help.
 
 Environment:
   DATABASE_URL        PostgreSQL URL when --database is not given
-  DATASYNC_TRANSPORT  broker URL when --transport is not given (else REDIS_URL)
+  DATASYNC_TRANSPORT  where to publish when --transport is not given: postgres (default), redis://…, nats://…, amqp://…
   NO_COLOR            no colour even on a terminal
   DATASYNC_DEBUG=1    print stack traces of errors
 

@@ -166,7 +166,7 @@ export async function replayOutbox(db: SqlExecutor, publisher: Publisher, option
       if (events) events.push(row.envelope);
       else byTopic.set(row.topic, [row.envelope]);
     }
-    await Promise.all([...byTopic].map(([topic, events]) => publisher.publish(topic, events, signal ? { signal } : undefined)));
+    await Promise.all([...byTopic].map(([topic, events]) => publisher.publish(topic, events, { deduplicate: false, ...(signal ? { signal } : {}) })));
     done += page.rows.length;
     const last = page.rows[page.rows.length - 1]!;
     position = { xid: last.xid, id: last.id };

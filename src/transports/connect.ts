@@ -7,7 +7,7 @@ export type TransportName = (typeof TRANSPORT_NAMES)[number];
 
 /**
  * `DATASYNC_TRANSPORT` (DESIGN.md section 4): `redis://…` or `rediss://…` (Redis Streams),
- * `nats://…` (NATS JetStream), `amqp://…` or `amqps://…` (RabbitMQ), `postgres` (the PostgreSQL
+ * `nats://…` or `tls://…` (NATS JetStream), `amqp://…` or `amqps://…` (RabbitMQ), `postgres` (the PostgreSQL
  * transport on the service's own database) or a `postgres://…` URL of another database.
  */
 export type TransportSpec = string;
@@ -35,6 +35,7 @@ export function parseTransportSpec(spec: TransportSpec, databaseUrl?: string): {
     case 'rediss:':
       return { name: 'redis-streams', url: value };
     case 'nats:':
+    case 'tls:': // NATS over TLS, as the NATS client spells it
       return { name: 'nats-jetstream', url: value };
     case 'amqp:':
     case 'amqps:':
@@ -43,7 +44,7 @@ export function parseTransportSpec(spec: TransportSpec, databaseUrl?: string): {
     case 'postgresql:':
       return { name: 'postgres', url: value };
     default:
-      throw new ConfigurationError('DATASYNC_TRANSPORT', spec, 'postgres, or a redis://, nats://, amqp:// or postgres:// URL');
+      throw new ConfigurationError('DATASYNC_TRANSPORT', spec, 'postgres, or a redis://, nats:// (tls://), amqp:// or postgres:// URL');
   }
 }
 

@@ -12,8 +12,23 @@ import type { CloudEvent } from '../core/envelope.js';
  * reaches subscribers as {@link Delivery.metadata}.
  */
 export interface Publisher {
-  publish(topic: string, events: readonly CloudEvent[], opts?: { signal?: AbortSignal; metadata?: Readonly<Record<string, string>> }): Promise<void>;
+  publish(topic: string, events: readonly CloudEvent[], opts?: TransportPublishOptions): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Options of one `publish` call. */
+export interface TransportPublishOptions {
+  /** Abandons the wait for the broker's acknowledgement (events may still be stored). */
+  readonly signal?: AbortSignal;
+  /** Travels beside every event of the call (Dapr's `metadata` map). */
+  readonly metadata?: Readonly<Record<string, string>>;
+  /**
+   * `false` when the same events are published again on purpose (a replay, a dead letter of
+   * the same event id): a broker that drops repeats of an event id within a window (NATS
+   * JetStream's `Nats-Msg-Id`) must store them anyway. Default `true`: a relay's retry after a
+   * crash is a repeat the broker may drop.
+   */
+  readonly deduplicate?: boolean;
 }
 
 /** Options of one subscription. */

@@ -101,6 +101,17 @@ describeWithServers(['nats'], 'nats-jetstream transport', () => {
       expect(info.config.duplicate_window).toBe(120_000 * 1_000_000);
     });
 
+    it('stores repeats published with deduplicate: false (replays, the dead letter of the same event id)', async () => {
+      const transport = await open();
+      const topic = `${family()}.product.updated`;
+      const original = event(topic, 1);
+      await transport.publisher.publish(topic, [original]);
+      await transport.publisher.publish(`${topic}.dlq`, [original], { deduplicate: false }); // same family stream
+      await transport.publisher.publish(topic, [original], { deduplicate: false }); // a replay
+      const info = await jsm.streams.info(await jsm.streams.find(topic));
+      expect(info.state.messages).toBe(3);
+    });
+
     it('uses the CloudEvent id as Nats-Msg-Id and carries metadata in one header', async () => {
       const transport = await open();
       const topic = `${family()}.product.updated`;

@@ -167,6 +167,25 @@ describeWithServers(['postgres'], 'postgres transport', () => {
     expect(all[0]!.attempt).toBe(1);
   });
 
+  it('keeps going for a group re-created after its offset row was deleted while it still held a claim', async () => {
+    const schema = freshSchema();
+    const transport = await open({ schema, processingTimeoutMs: 500, redeliverIntervalMs: 100 });
+    const topic = uniqueName('retired');
+    const group = uniqueName('g');
+    await transport.publisher.publish(topic, [probe(topic, 1), probe(topic, 2), probe(topic, 3)]);
+    const first = member(transport, topic, group, async (delivery) => {
+      if (seqOf(delivery) !== 2) await delivery.ack(); // seq 2 stays claimed
+    });
+    await waitFor('three deliveries', () => first.received.length >= 3, 10_000);
+    first.controller.abort();
+    await first.finished;
+    // The group is retired as the README says (its offset row deleted) and then used again.
+    await admin.query(`DELETE FROM ${schema}.group_offsets WHERE group_name = $1`, [group]);
+    const again = member(transport, topic, group);
+    await waitFor('all three again', () => new Set(again.received.map(seqOf)).size === 3, 15_000);
+    expect(new Set(again.received.map(seqOf))).toEqual(new Set([1, 2, 3]));
+  });
+
   it('shares one group among four members under contention: every event once, none to two members', async () => {
     const transport = await open({ schema: freshSchema() });
     const topic = uniqueName('share');

@@ -62,7 +62,7 @@ describe('datasync command: arguments', () => {
     const { code, stderr } = await cli('dlq replay 1 --schema s --transport kafka://user:secret@127.0.0.1:9092');
     expect(code).toBe(2);
     expect(stderr).toContain('--transport');
-    expect(stderr).toContain('redis://, rediss://, nats://, amqp://');
+    expect(stderr).toContain('redis://, rediss://, nats://, tls:// (NATS over TLS), amqp://');
     expect(stderr).not.toContain('secret');
     const fromEnv = await cli('outbox replay --schema s --since 1h', { ...ENV, DATASYNC_TRANSPORT: 'mqtt://127.0.0.1:1883' });
     expect(fromEnv.code).toBe(2);

@@ -73,7 +73,7 @@ export function deadLetter(targets: DeadLetterTargets): Middleware {
           [DLQ_ATTRIBUTES.firstFailed]: firstFailedAt.toISOString(),
           [DLQ_ATTRIBUTES.lastFailed]: lastFailedAt.toISOString(),
         };
-        await targets.publisher.publish(deadLetterTopic(topic), [letter]);
+        await targets.publisher.publish(deadLetterTopic(topic), [letter], { deduplicate: false }); // same event id as the original
       }
       targets.onDeadLettered?.(message, error);
       return 'dead_lettered';

@@ -7,7 +7,7 @@ import { checkBatchSize, checkGroupAndConsumer } from '../argument-checks.js';
 import { InFlight } from '../in-flight.js';
 import { encodeEvents } from '../payload.js';
 import { OpenSubscriptions } from '../pull-iterator.js';
-import type { Delivery, Publisher, SubscribeOptions, Subscriber, Transport, TransportCapabilities } from '../transport.js';
+import type { Delivery, Publisher, SubscribeOptions, Subscriber, Transport, TransportCapabilities, TransportPublishOptions } from '../transport.js';
 import { validate, withDefaults, type NatsJetStreamConfig, type ResolvedNatsJetStreamConfig } from './config.js';
 import { headerBytes, messageHeaders, metadataHeaderValue } from './message-headers.js';
 import { checkTopic } from './naming.js';
@@ -86,7 +86,8 @@ function isNoResponders(error: unknown): boolean {
 }
 
 interface OutgoingMessage {
-  readonly id: string;
+  /** The `Nats-Msg-Id`: the event id, or `undefined` when the call asked not to de-duplicate. */
+  readonly id: string | undefined;
   readonly body: string;
 }
 
@@ -106,7 +107,7 @@ class NatsJetStreamPublisher implements Publisher {
     this.#maxPayloadBytes = maxPayloadBytes;
   }
 
-  publish(topic: string, events: readonly CloudEvent[], opts?: { signal?: AbortSignal; metadata?: Readonly<Record<string, string>> }): Promise<void> {
+  publish(topic: string, events: readonly CloudEvent[], opts?: TransportPublishOptions): Promise<void> {
     if (this.#closing) return Promise.reject(closedError('publisher'));
     if (opts?.signal?.aborted) return Promise.reject(opts.signal.reason as Error);
     if (events.length === 0) return Promise.resolve();
@@ -115,6 +116,7 @@ class NatsJetStreamPublisher implements Publisher {
     try {
       checkTopic(topic);
       messages = this.#encode(topic, events, metadata);
+      if (opts?.deduplicate === false) messages = messages.map((message) => ({ ...message, id: undefined }));
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }

@@ -140,7 +140,7 @@ export class NatsSession {
 
   async #close(): Promise<void> {
     // Acks and nacks are fire-and-forget publishes: a flush (PING/PONG) makes sure they arrived.
-    if (this.connected) await Promise.race([this.connection.flush().catch(ignore), sleep(Math.min(this.#config.requestTimeoutMs, 2_000))]);
+    if (this.connected) await Promise.race([this.connection.flush().catch(ignore), sleep(Math.min(this.#config.requestTimeoutMs, 2_000), undefined, { ref: false })]);
     await this.connection.close().catch(ignore);
     this.#closedSignal.resolve();
   }

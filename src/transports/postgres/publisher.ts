@@ -3,7 +3,7 @@ import type { CloudEvent } from '../../core/envelope.js';
 import { ArgumentError } from '../../core/errors.js';
 import { InFlight } from '../in-flight.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, encodeEvents } from '../payload.js';
-import type { Publisher } from '../transport.js';
+import type { Publisher, TransportPublishOptions } from '../transport.js';
 import { closedError, retryUntil, type TransportConnection } from './connection.js';
 
 /** The signal of a call that passed none. */
@@ -35,7 +35,7 @@ export class PostgresPublisher implements Publisher {
     return this.#closing !== undefined;
   }
 
-  publish(topic: string, events: readonly CloudEvent[], opts?: { signal?: AbortSignal; metadata?: Readonly<Record<string, string>> }): Promise<void> {
+  publish(topic: string, events: readonly CloudEvent[], opts?: TransportPublishOptions): Promise<void> {
     if (this.#closing) return Promise.reject(closedError('publisher'));
     if (opts?.signal?.aborted) return Promise.reject(opts.signal.reason instanceof Error ? opts.signal.reason : new Error('aborted'));
     if (typeof topic !== 'string' || topic === '') return Promise.reject(new ArgumentError('topic', topic, 'a non-empty string'));

@@ -104,6 +104,9 @@ export function transportStatements(schema: string) {
       ), claimed AS (
         INSERT INTO ${claims} (topic, message_id, group_name, consumer, attempt, claimed_until)
         SELECT $2, f.id, $1, $3, 1, now() + ${ms(5)} FROM fresh f
+        -- A claim left by a retired group (its offset row deleted, then re-created at the start)
+        -- stays; it is retaken when it lapses instead of failing the whole statement.
+        ON CONFLICT DO NOTHING
         RETURNING message_id, attempt
       )
       SELECT h.commit_mode, h.held_back, h.grouped, d.id, d.attempt, d.body, d.metadata

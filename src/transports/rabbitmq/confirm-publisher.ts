@@ -1,14 +1,13 @@
 import type { ConfirmChannel, Message, Options, RecoveringChannelModel } from 'amqplib';
-import { abortReason, untilAborted } from '../../core/abort.js';
+import { abortReason, pause, untilAborted } from '../../core/abort.js';
 import type { CloudEvent } from '../../core/envelope.js';
 import { SyncError } from '../../core/errors.js';
 import { backoffMs } from '../backoff.js';
 import { InFlight } from '../in-flight.js';
 import { encodeEvents } from '../payload.js';
-import type { Publisher } from '../transport.js';
+import type { Publisher, TransportPublishOptions } from '../transport.js';
 import type { ResolvedRabbitMqConfig } from './config.js';
 import { closeChannelQuietly, ignore, type PendingDeclarations } from './connection.js';
-import { pause } from '../../core/abort.js';
 import { checkTopic, declareExchange } from './topology.js';
 import { metadataHeaders, publishOptions } from './wire-format.js';
 
@@ -27,7 +26,12 @@ interface ConfirmChannelState {
   closed: boolean;
   /** `message-id`s returned as unroutable (only with `mandatory`); the confirm that follows rejects. */
   readonly returned: Set<string>;
+  /** The channel error RabbitMQ closed it with (`code` 403 access refused, 406 precondition failed, …). */
+  error?: { code?: number; message: string };
 }
+
+/** Channel-close codes that mean RabbitMQ refuses the message itself, so sending it again cannot help. */
+const REFUSAL_CODES = new Set([403, 406]);
 
 /** A refusal from the broker (negative confirm, or returned as unroutable): not retried. */
 class BrokerRefusal extends Error {}
@@ -57,7 +61,7 @@ export class ConfirmPublisher implements Publisher {
     this.#host = host;
   }
 
-  publish(topic: string, events: readonly CloudEvent[], opts?: { signal?: AbortSignal; metadata?: Readonly<Record<string, string>> }): Promise<void> {
+  publish(topic: string, events: readonly CloudEvent[], opts?: TransportPublishOptions): Promise<void> {
     if (this.#closing) return Promise.reject(closedError('publisher'));
     const signal = opts?.signal;
     if (signal?.aborted) return Promise.reject(abortReason(signal));
@@ -79,10 +83,15 @@ export class ConfirmPublisher implements Publisher {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#stop.abort(closedError('publisher'));
-      await this.#inFlight.settled();
+      // Confirms normally arrive within milliseconds; a blocked broker (memory or disk alarm)
+      // sends none, so after a grace period the channel is closed, which fails them.
+      const grace = new AbortController();
+      await Promise.race([this.#inFlight.settled(), pause(this.#host.config.connectTimeoutMs, grace.signal)]);
+      grace.abort();
       const state = this.#state;
       this.#state = undefined;
       if (state) await closeChannelQuietly(state.channel);
+      await this.#inFlight.settled();
       this.#host.released();
     })();
     return this.#closing;
@@ -101,6 +110,14 @@ export class ConfirmPublisher implements Publisher {
         // Only a lost channel or connection is worth another try: the broker's refusal, a
         // header table too large to encode, or an exchange declared otherwise are not.
         if (!(state?.closed ?? isChannelOpenFailure(error))) throw error;
+        // RabbitMQ closed the channel because of the message itself (too large for its
+        // max_message_size, no permission on the exchange): sending again would loop forever.
+        if (state?.error?.code !== undefined && REFUSAL_CODES.has(state.error.code)) {
+          throw new BrokerRefusal(
+            `RabbitMQ refused the publish to ${topic} and closed the channel (${state.error.code}): ${state.error.message}. ` +
+              'If the message is too large, lower maxPayloadBytes to the broker\'s max_message_size or raise that.',
+          );
+        }
         if (this.#stop.signal.aborted) throw closedError('publisher');
         if (signal?.aborted) throw abortReason(signal);
       }
@@ -154,7 +171,9 @@ export class ConfirmPublisher implements Publisher {
     // Waits while the connection is down (amqplib's recovery reconnects it).
     const channel = await this.#host.connection.createConfirmChannel();
     const state: ConfirmChannelState = { channel, closed: false, returned: new Set() };
-    channel.on('error', ignore);
+    channel.on('error', (error: Error & { code?: number }) => {
+      state.error = { code: error.code, message: error.message };
+    });
     channel.on('handler-error', ignore);
     channel.on('close', () => {
       state.closed = true;

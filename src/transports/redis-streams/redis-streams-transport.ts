@@ -7,7 +7,7 @@ import { connectTimeoutSignal } from '../connect-timeout.js';
 import { InFlight } from '../in-flight.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, encodeEvents } from '../payload.js';
 import { OpenSubscriptions } from '../pull-iterator.js';
-import type { Delivery, Publisher, SubscribeOptions, Subscriber, Transport, TransportCapabilities } from '../transport.js';
+import type { Delivery, Publisher, SubscribeOptions, Subscriber, Transport, TransportCapabilities, TransportPublishOptions } from '../transport.js';
 import { redisAddressOf, validate, withDefaults, type RedisStreamsConfig, type ResolvedRedisStreamsConfig } from './config.js';
 import { StreamSubscription, type SubscriptionHost } from './stream-subscription.js';
 
@@ -110,7 +110,7 @@ class RedisStreamsPublisher implements Publisher {
     this.#trim = config.maxLenApprox === undefined ? [] : ['MAXLEN', '~', config.maxLenApprox];
   }
 
-  publish(topic: string, events: readonly CloudEvent[], opts?: { signal?: AbortSignal; metadata?: Readonly<Record<string, string>> }): Promise<void> {
+  publish(topic: string, events: readonly CloudEvent[], opts?: TransportPublishOptions): Promise<void> {
     if (this.#closing) return Promise.reject(closedError('publisher'));
     if (opts?.signal?.aborted) return Promise.reject(opts.signal.reason as Error);
     if (events.length === 0) return Promise.resolve();
