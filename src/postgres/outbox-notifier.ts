@@ -1,4 +1,4 @@
-import { Coalescer } from '../transports/coalescer.js';
+import { Coalescer } from '../core/coalescer.js';
 import type { SqlExecutor } from './sql.js';
 import { outboxChannel, quoteIdent } from './sql.js';
 

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { Coalescer } from '../coalescer.js';
+import { Coalescer } from '../../core/coalescer.js';
 import type { Statement } from './statements.js';
 
 /** NOTIFY payloads must be shorter than 8000 bytes; a longer topic sends '' (wake every subscription). */

@@ -4,7 +4,7 @@ const ignore = (): void => undefined;
  * Runs `send` when asked, coalescing bursts: at most one run in flight and at most one per
  * `minIntervalMs`; requests made meanwhile produce one more run, as soon as both allow. A run's
  * failure is ignored. Used for NOTIFY wake-ups, which are hints backed by polling: the outbox's
- * (src/postgres/outbox-notifier.ts) and the PostgreSQL transport's (./postgres/notifier.ts).
+ * (src/postgres/outbox-notifier.ts) and the PostgreSQL transport's (src/transports/postgres/notifier.ts).
  */
 export class Coalescer {
   readonly #send: () => Promise<unknown>;
