@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { addCheckCommand } from './check.js';
 import { addDlqCommands } from './dlq.js';
 import { EXIT_CODES, describeFailure } from './failure.js';
 import { addMigrateCommand } from './migrate.js';
@@ -19,7 +20,7 @@ function packageVersion(): string {
 export function createProgram(io: CliIo, helpHint: () => string = () => 'Run \'datasync --help\' for usage.'): Command {
   const program = new Command('datasync');
   program
-    .description('Operate datasync: migrate schemas, watch and replay the outbox, list, replay and discard dead letters.')
+    .description('Operate datasync: migrate schemas, watch and replay the outbox, list, replay and discard dead letters, check contracts.')
     .version(packageVersion(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help for the command')
     .exitOverride()
@@ -41,6 +42,7 @@ Exit codes: 0 done, 1 failed, 2 bad arguments, 3 server unreachable, 130 interru
   addMigrateCommand(program, io);
   addOutboxCommands(program, io);
   addDlqCommands(program, io);
+  addCheckCommand(program, io);
   return program;
 }
 

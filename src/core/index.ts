@@ -4,3 +4,4 @@ export * from './contracts.js';
 export * from './ids.js';
 export * from './clock.js';
 export * from './abort.js';
+export * from './contract-check.js';
