@@ -93,8 +93,10 @@ try {
   await migrate(pool, search.schema, search.migrations);
   checkpoint();
   transport = await connectTransport(transportSpec, { databaseUrl: database.url });
-  // Every subscriber's group exists before anything is published (RabbitMQ keeps nothing for a group before that).
-  await declareSubscriberGroups(transport, platformContracts.list());
+  // The groups of the services running here exist before anything is published (RabbitMQ
+  // keeps nothing for a group before that); groups of services not started here are left alone.
+  const running = new Set([search.name]);
+  await declareSubscriberGroups(transport, platformContracts.list().map((topic) => ({ name: topic.name, subscribers: topic.subscribers.filter((s) => running.has(s)) })));
   checkpoint();
   searchConsumer = await startSearch({
     pool,

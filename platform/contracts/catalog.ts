@@ -53,7 +53,11 @@ export const ProductDeletedSchema: JsonSchema = {
   properties: { id, version, deletedAt: { type: 'string', format: 'date-time' } },
 };
 
-const audience = { owner: 'catalog', subscribers: ['search'] } as const;
+/**
+ * Who keeps what of a product (the seed's section 7): Search indexes it, Warehouse knows which
+ * products it may stock, Analytics reports on them.
+ */
+const audience = { owner: 'catalog', subscribers: ['search', 'warehouse', 'analytics'] } as const;
 
 /** A product was added to the catalog. */
 export const productCreated = defineTopic<Product>({

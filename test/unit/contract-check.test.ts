@@ -78,6 +78,15 @@ describe('datasync check', () => {
     expect(JSON.parse(changed.stdout)).toMatchObject({ ok: false, problems: [{ code: 'PUBLISHED_SCHEMA_CHANGED' }] });
   });
 
+  it('passes on the reference platform\'s contracts and their committed lock', async () => {
+    const { code, stdout } = await cli(['check', '--json']);
+    expect(code).toBe(0);
+    const report = JSON.parse(stdout) as { ok: boolean; topics: number; services: number; recorded: string[] };
+    expect(report).toMatchObject({ ok: true, recorded: [] });
+    expect(report.topics).toBeGreaterThanOrEqual(40);
+    expect(report.services).toBeGreaterThanOrEqual(20);
+  });
+
   it('fails on the planted misaligned topic (exit 1), naming each problem and the fix', async () => {
     const { code, stdout, stderr } = await cli(['check', '--contracts', 'test/fixtures/contracts/misaligned.ts']);
     expect(code).toBe(1);
