@@ -4,9 +4,12 @@
  * Search keeps a read model of them. With no `DATABASE_URL` it runs on the embedded
  * PostgreSQL (data in `.datasync/`), over the transport `DATASYNC_TRANSPORT` names (default
  * `postgres`). Ctrl-C (SIGINT) or SIGTERM stops the services, the transport, then
- * PostgreSQL, and exits 0. See platform/README.md.
+ * PostgreSQL, and exits 0. The HTTP API (platform/http/) listens on `DATASYNC_HTTP_PORT` or
+ * `--port` (default 4300; 0 = a free port). `--no-workload` leaves out Catalog's demo changes,
+ * so products change only through the API. See platform/README.md.
  */
 import path from 'node:path';
+import { parseArgs } from 'node:util';
 import type { Transport } from 'datasync';
 import { ConfigurationError } from 'datasync/core';
 import { migrate, openPostgres, resolveDatabase, type ResolvedDatabase } from 'datasync/postgres';
@@ -14,6 +17,7 @@ import { declareSubscriberGroups, type Consumer } from 'datasync/runtime';
 import type pg from 'pg';
 import { connectTransport, parseTransportSpec } from 'datasync/transports';
 import { platformContracts } from './contracts/index.js';
+import { createApp, resolveHttpPort, startHttpServer, type HttpServer } from './http/server.js';
 import { median, progressLine, readBacklog, waitUntilCaughtUp } from './progress.js';
 import { catalog, startCatalog, type RunningCatalog } from './services/catalog/index.js';
 import { search, startSearch } from './services/search/index.js';
@@ -65,6 +69,7 @@ let pool: pg.Pool | undefined;
 let transport: Transport | undefined;
 let searchConsumer: Consumer | undefined;
 let catalogService: RunningCatalog | undefined;
+let httpServer: HttpServer | undefined;
 let progressTimer: NodeJS.Timeout | undefined;
 const latencies: number[] = [];
 let exitCode = 0;
@@ -79,6 +84,9 @@ async function report(): Promise<void> {
 }
 
 try {
+  const { values: flags } = parseArgs({ options: { port: { type: 'string' }, 'no-workload': { type: 'boolean' } } });
+  const httpPort = resolveHttpPort(flags.port);
+  const workload = !flags['no-workload'];
   const transportSpec = process.env.DATASYNC_TRANSPORT || 'postgres';
   const transportName = parseTransportSpec(transportSpec).name;
   const rate = numberFromEnv('DATASYNC_DEMO_RATE', 20);
@@ -108,14 +116,23 @@ try {
   });
   checkpoint();
   catalogService = await startCatalog({
-    pool, databaseUrl: database.url, publisher: transport.publisher, rate, products,
+    pool, databaseUrl: database.url, publisher: transport.publisher, rate, products, workload,
     onError: (error) => complain(`datasync demo: catalog change failed: ${(error as Error).message}`),
   });
+  checkpoint();
+  const app = createApp(
+    { catalog: { producer: catalogService.producer }, search: { db: pool } },
+    (error) => complain(`datasync demo: HTTP request failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`),
+  );
+  httpServer = await startHttpServer(app, { port: httpPort });
 
   const embedded = database.embedded;
   const url = embedded ? `'${database.url}'` : '"$DATABASE_URL"';
   say();
-  say(`datasync demo: Catalog changes ${rate} products a second and publishes each change through its outbox; Search keeps a copy.`);
+  say(workload
+    ? `datasync demo: Catalog changes ${rate} products a second and publishes each change through its outbox; Search keeps a copy.`
+    : 'datasync demo: Catalog changes products only through the HTTP API (--no-workload) and publishes each change through its outbox; Search keeps a copy.');
+  say(`  http api      ${httpServer.url}  (curl -X POST ${httpServer.url}/catalog/products -d '{"sku":"KET-1","name":"Kettle"}'; curl '${httpServer.url}/search?q=kettle')`);
   say(`  database      ${embedded ? `${database.url}  (embedded PostgreSQL, data in ${shortPath(embedded.dataDir)})` : 'DATABASE_URL'}`);
   say(`  transport     ${transportName}${process.env.DATASYNC_TRANSPORT ? '' : ' (the default; set DATASYNC_TRANSPORT=redis://… for Redis Streams)'}`);
   say(`  read model    psql ${url} -c "SELECT id, version, deleted, data->>'name' AS name FROM search.products ORDER BY updated_at DESC LIMIT 10"`);
@@ -153,6 +170,7 @@ async function step(what: string, run: () => Promise<unknown> | undefined): Prom
 }
 
 clearInterval(progressTimer);
+await step('stop the HTTP API', () => httpServer?.close());
 if (catalogService && pool) {
   const service = catalogService;
   const db = pool;

@@ -19,7 +19,7 @@ describeWithServers([], 'npm start: the demo on the embedded PostgreSQL', () => 
     const root = await mkdtemp(path.join(tmpdir(), 'datasync-start-test-'));
     await chmod(root, 0o755); // user postgres runs the server when the tests run as root
     const dataDir = path.join(root, 'postgres');
-    const env: NodeJS.ProcessEnv = { ...process.env, DATASYNC_DATA_DIR: dataDir, DATASYNC_PROGRESS_SECONDS: '1', DATASYNC_DEMO_PRODUCTS: '20' };
+    const env: NodeJS.ProcessEnv = { ...process.env, DATASYNC_DATA_DIR: dataDir, DATASYNC_PROGRESS_SECONDS: '1', DATASYNC_DEMO_PRODUCTS: '20', DATASYNC_HTTP_PORT: '0' }; // any free port for the HTTP API
     delete env.DATABASE_URL;
     delete env.DATASYNC_TRANSPORT;
     // `npm start` runs this file with tsx; node runs it directly here so SIGINT reaches it alone.

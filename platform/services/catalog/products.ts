@@ -23,15 +23,35 @@ export const productsTable: Migration = {
   )`,
 };
 
+/**
+ * Adds the optional free-text description. It stays in Catalog: the published `v1` product
+ * schema has no such field (and a published version never changes), so it reaches copies only
+ * with a later version of the product topics.
+ */
+export const productDescriptionColumn: Migration = {
+  id: 'catalog_0002_product_description',
+  sql: 'ALTER TABLE {schema}.products ADD COLUMN IF NOT EXISTS description text',
+};
+
+/** The category of a product created without one (the HTTP API does not take a category yet). */
+export const DEFAULT_CATEGORY = 'uncategorized';
+
 /** What a new product needs; Catalog assigns the id and version. */
 export interface NewProduct {
   readonly sku: string;
   readonly name: string;
-  readonly category: string;
+  /** Default {@link DEFAULT_CATEGORY}. */
+  readonly category?: string;
+  readonly description?: string;
 }
 
 /** The fields a change may set. */
-export type ProductChanges = Partial<Pick<Product, 'name' | 'category' | 'status'>>;
+export type ProductChanges = Partial<Pick<Product, 'sku' | 'name' | 'category' | 'status'>> & { readonly description?: string };
+
+/** A product as Catalog holds it: what it publishes, plus the description it keeps to itself. */
+export interface CatalogProduct extends Product {
+  readonly description: string | null;
+}
 
 interface ProductRow {
   id: string;
@@ -39,40 +59,48 @@ interface ProductRow {
   name: string;
   category: string;
   status: Product['status'];
+  description: string | null;
   version: number;
   updated_at: Date;
 }
 
-const COLUMNS = 'id, sku, name, category, status, version, updated_at';
+const COLUMNS = 'id, sku, name, category, status, description, version, updated_at';
 
-function toProduct(row: ProductRow): Product {
-  return { id: row.id, sku: row.sku, name: row.name, category: row.category, status: row.status, version: row.version, updatedAt: row.updated_at.toISOString() };
+function toProduct(row: ProductRow): CatalogProduct {
+  return { id: row.id, sku: row.sku, name: row.name, category: row.category, status: row.status, description: row.description, version: row.version, updatedAt: row.updated_at.toISOString() };
+}
+
+/** The event's data: the product without what the published schema does not carry. */
+function published(product: CatalogProduct): Product {
+  const { description: _kept, ...rest } = product;
+  return rest;
 }
 
 /** Inserts a product at version 1 and publishes `catalog.product.created`. */
-export async function createProduct(tx: ProducerTransaction, input: NewProduct): Promise<Product> {
+export async function createProduct(tx: ProducerTransaction, input: NewProduct): Promise<CatalogProduct> {
   const { rows: [row] } = await tx.query<ProductRow>(
-    `INSERT INTO catalog.products (id, sku, name, category, status, version, updated_at)
-     VALUES ($1, $2, $3, $4, 'active', 1, now()) RETURNING ${COLUMNS}`,
-    [randomUUID(), input.sku, input.name, input.category],
+    `INSERT INTO catalog.products (id, sku, name, category, status, description, version, updated_at)
+     VALUES ($1, $2, $3, $4, 'active', $5, 1, now()) RETURNING ${COLUMNS}`,
+    [randomUUID(), input.sku, input.name, input.category ?? DEFAULT_CATEGORY, input.description ?? null],
   );
   const product = toProduct(row!);
-  await tx.publish(productCreated, product);
+  await tx.publish(productCreated, published(product));
   return product;
 }
 
 /** Applies `changes`, increments the version and publishes `catalog.product.updated`; `undefined` if there is no such product. */
-export async function updateProduct(tx: ProducerTransaction, id: string, changes: ProductChanges): Promise<Product | undefined> {
+export async function updateProduct(tx: ProducerTransaction, id: string, changes: ProductChanges): Promise<CatalogProduct | undefined> {
   const { rows: [row] } = await tx.query<ProductRow>(
     `UPDATE catalog.products
      SET name = coalesce($2, name), category = coalesce($3, category), status = coalesce($4, status),
+         sku = coalesce($5, sku), description = coalesce($6, description),
          version = version + 1, updated_at = now()
      WHERE id = $1 RETURNING ${COLUMNS}`,
-    [id, changes.name ?? null, changes.category ?? null, changes.status ?? null],
+    [id, changes.name ?? null, changes.category ?? null, changes.status ?? null, changes.sku ?? null, changes.description ?? null],
   );
   if (!row) return undefined;
   const product = toProduct(row);
-  await tx.publish(productUpdated, product);
+  await tx.publish(productUpdated, published(product));
   return product;
 }
 

@@ -1,0 +1,135 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import pg from 'pg';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { describeWithServers, POSTGRES_URL, uniqueName, waitFor } from '../support/servers.js';
+
+// Catalog and Search hard-code their schemas (`catalog`, `search`), so the platform runs as
+// `platform/main.ts` in a child process on a database of its own, created for this file on the
+// test PostgreSQL and dropped after it; postgres transport, free port, no demo workload.
+
+interface ProductBody { id: string; sku: string; name: string; description: string | null; version: number }
+interface SearchBody { results: { id: string; sku: string; name: string; version: number }[] }
+interface ErrorBody { error: { code: string; message: string; field?: string } }
+
+/** A reply; `body` is the parsed JSON (undefined when empty), typed as the caller expects. */
+interface ApiReply<T> {
+  status: number;
+  body: T;
+}
+
+describeWithServers(['postgres'], 'the platform HTTP API (platform/main.ts --port 0 --no-workload)', () => {
+  const database = uniqueName('platform_http');
+  const admin = new pg.Pool({ connectionString: POSTGRES_URL, max: 1 });
+  let platform: ChildProcess | undefined;
+  let exited: Promise<unknown[]> | undefined;
+  let baseUrl = '';
+  const output: string[] = [];
+
+  async function call<T = ErrorBody>(method: string, path: string, body?: unknown, raw?: string): Promise<ApiReply<T>> {
+    const response = await fetch(`${baseUrl}${path}`, {
+      method,
+      headers: body !== undefined || raw !== undefined ? { 'content-type': 'application/json' } : undefined,
+      body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
+    });
+    const text = await response.text();
+    return { status: response.status, body: (text === '' ? undefined : JSON.parse(text)) as T };
+  }
+
+  const search = async (q: string): Promise<SearchBody['results']> => {
+    const reply = await call<SearchBody>('GET', `/search?q=${encodeURIComponent(q)}`);
+    expect(reply.status, JSON.stringify(reply.body)).toBe(200);
+    return reply.body.results;
+  };
+
+  beforeAll(async () => {
+    await admin.query(`CREATE DATABASE ${database}`);
+    const url = new URL(POSTGRES_URL);
+    url.pathname = `/${database}`;
+    const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: url.toString(), DATASYNC_TRANSPORT: 'postgres' };
+    delete env.DATASYNC_HTTP_PORT;
+    platform = spawn(process.execPath, ['--import', 'tsx', 'platform/main.ts', '--port', '0', '--no-workload'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    exited = once(platform, 'exit');
+    createInterface({ input: platform.stdout! }).on('line', (line) => output.push(line));
+    createInterface({ input: platform.stderr! }).on('line', (line) => output.push(line));
+    await waitFor('the http api line', () => {
+      if (platform!.exitCode !== null) throw new Error(`the platform exited (${platform!.exitCode}) before listening:\n${output.join('\n')}`);
+      return output.some((line) => /^\s+http api\s+http:\/\/127\.0\.0\.1:\d+/.test(line));
+    }, 60_000);
+    baseUrl = output.map((line) => /^\s+http api\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(line)).find(Boolean)![1]!;
+  }, 90_000);
+
+  afterAll(async () => {
+    if (platform && platform.exitCode === null && platform.signalCode === null) {
+      platform.kill('SIGINT');
+      const timer = setTimeout(() => platform!.kill('SIGKILL'), 20_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    await admin.end();
+  }, 30_000);
+
+  it('creates a product, finds it, renames it, finds the new name, deletes it and no longer finds it', async () => {
+    const sku = `KET-${uniqueName('x').slice(2).toUpperCase()}`;
+    const word = uniqueName('kettle'); // a word no other product has
+    const created = await call<ProductBody>('POST', '/catalog/products', { sku, name: `Copper ${word}`, description: 'Boils water.' });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    expect(created.body).toMatchObject({ sku, name: `Copper ${word}`, description: 'Boils water.', version: 1 });
+    expect(created.body.id).toEqual(expect.any(String));
+    const id = created.body.id;
+
+    await waitFor('the new product in search', async () => (await search(word)).some((hit) => hit.id === id), 15_000);
+    expect(await search(word)).toEqual([{ id, sku, name: `Copper ${word}`, version: 1 }]);
+    expect((await search(sku)).map((hit) => hit.id)).toContain(id);
+
+    const renamed = `Walnut ${uniqueName('teapot')}`;
+    const updated = await call<ProductBody>('PUT', `/catalog/products/${id}`, { name: renamed });
+    expect(updated.status, JSON.stringify(updated.body)).toBe(200);
+    expect(updated.body).toMatchObject({ id, sku, name: renamed, description: 'Boils water.', version: 2 });
+    await waitFor('the new name in search', async () => (await search(renamed.split(' ')[1]!)).some((hit) => hit.id === id && hit.version === 2), 15_000);
+    expect(await search(word)).toEqual([]); // the old name is gone with version 2
+
+    const deleted = await call('DELETE', `/catalog/products/${id}`);
+    expect(deleted).toEqual({ status: 204, body: undefined });
+    await waitFor('the product to leave search', async () => (await search(renamed)).length === 0, 15_000);
+    expect(await call('DELETE', `/catalog/products/${id}`)).toMatchObject({ status: 404, body: { error: { code: 'PRODUCT_NOT_FOUND' } } });
+  });
+
+  it('answers bad input with a 400 naming the field', async () => {
+    const cases: [string, unknown, string, string?][] = [
+      ['missing sku', { name: 'Kettle' }, 'sku'],
+      ['lower-case sku', { sku: 'ket-1', name: 'Kettle' }, 'sku'],
+      ['sku starting with -', { sku: '-KET1', name: 'Kettle' }, 'sku'],
+      ['sku not a string', { sku: 42, name: 'Kettle' }, 'sku'],
+      ['empty name', { sku: 'KET-2', name: '' }, 'name'],
+      ['name too long', { sku: 'KET-2', name: 'x'.repeat(201) }, 'name'],
+      ['description too long', { sku: 'KET-2', name: 'Kettle', description: 'x'.repeat(5_001) }, 'description'],
+      ['unknown field', { sku: 'KET-2', name: 'Kettle', colour: 'red' }, 'colour'],
+      ['array body', [], 'body'],
+    ];
+    for (const [what, body, field] of cases) {
+      const reply = await call('POST', '/catalog/products', body);
+      expect(reply.status, what).toBe(400);
+      expect(reply.body.error.field, what).toBe(field);
+      expect(reply.body.error.message, what).toContain(field);
+    }
+    const notJson = await call('POST', '/catalog/products', undefined, '{"sku": "KET-2",');
+    expect(notJson).toMatchObject({ status: 400, body: { error: { code: 'INVALID_JSON', field: 'body' } } });
+    const badUpdate = await call('PUT', '/catalog/products/anything', { name: '   ' });
+    expect(badUpdate).toMatchObject({ status: 400, body: { error: { field: 'name' } } });
+    expect(await call('GET', '/search')).toMatchObject({ status: 400, body: { error: { code: 'MISSING_FIELD', field: 'q' } } });
+    expect(await call('GET', '/search?q=%20')).toMatchObject({ status: 400, body: { error: { field: 'q' } } });
+  });
+
+  it('answers a taken SKU with 409, and unknown ids and routes with a JSON 404', async () => {
+    const sku = `DUP-${uniqueName('x').slice(2).toUpperCase()}`;
+    expect((await call('POST', '/catalog/products', { sku, name: 'First' })).status).toBe(201);
+    expect(await call('POST', '/catalog/products', { sku, name: 'Second' })).toMatchObject({ status: 409, body: { error: { code: 'SKU_TAKEN', field: 'sku' } } });
+    expect(await call('PUT', '/catalog/products/no-such-id', { name: 'Kettle' })).toMatchObject({ status: 404, body: { error: { code: 'PRODUCT_NOT_FOUND' } } });
+    expect(await call('DELETE', '/catalog/products/no-such-id')).toMatchObject({ status: 404, body: { error: { code: 'PRODUCT_NOT_FOUND' } } });
+    expect(await call('GET', '/no/such/route')).toMatchObject({ status: 404, body: { error: { code: 'NOT_FOUND' } } });
+    expect(output.filter((line) => line.includes('HTTP request failed'))).toEqual([]); // no 500 along the way
+  });
+});
