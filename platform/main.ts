@@ -1,8 +1,10 @@
 /**
- * `npm start`: the reference platform on one machine (DESIGN.md section 4). For now two
+ * `npm start`: the reference platform on one machine (DESIGN.md section 4). For now four
  * services: Catalog keeps changing products and publishes each change through its outbox;
- * Search keeps a read model of them. With no `DATABASE_URL` it runs on the embedded
- * PostgreSQL (data in `.datasync/`), over the transport `DATASYNC_TRANSPORT` names (default
+ * Search keeps a read model of them; Pricing and Warehouse change prices and stock through
+ * the HTTP API and publish each change through their own outboxes and relays. With no
+ * `DATABASE_URL` it runs on the embedded PostgreSQL (data in `.datasync/`), over the
+ * transport `DATASYNC_TRANSPORT` names (default
  * `postgres`). Ctrl-C (SIGINT) or SIGTERM stops the services, the transport, then
  * PostgreSQL, and exits 0. The HTTP API (platform/http/) listens on `DATASYNC_HTTP_PORT` or
  * `--port` (default 4300; 0 = a free port). `--no-workload` leaves out Catalog's demo changes,
@@ -16,11 +18,12 @@ import { migrate, openPostgres, resolveDatabase, type ResolvedDatabase } from 'd
 import { declareSubscriberGroups, type Consumer } from 'datasync/runtime';
 import type pg from 'pg';
 import { connectTransport, parseTransportSpec } from 'datasync/transports';
-import { platformContracts } from './contracts/index.js';
 import { createApp, resolveHttpPort, startHttpServer, type HttpServer } from './http/server.js';
 import { median, progressLine, readBacklog, waitUntilCaughtUp } from './progress.js';
 import { catalog, startCatalog, type RunningCatalog } from './services/catalog/index.js';
+import { pricing, startPricing, type RunningPricing } from './services/pricing/index.js';
 import { search, startSearch } from './services/search/index.js';
+import { startWarehouse, warehouse, type RunningWarehouse } from './services/warehouse/index.js';
 
 const say = (line = ''): void => void process.stdout.write(`${line}\n`);
 const complain = (line: string): void => void process.stderr.write(`${line}\n`);
@@ -69,6 +72,8 @@ let pool: pg.Pool | undefined;
 let transport: Transport | undefined;
 let searchConsumer: Consumer | undefined;
 let catalogService: RunningCatalog | undefined;
+let pricingService: RunningPricing | undefined;
+let warehouseService: RunningWarehouse | undefined;
 let httpServer: HttpServer | undefined;
 let progressTimer: NodeJS.Timeout | undefined;
 const latencies: number[] = [];
@@ -99,12 +104,14 @@ try {
   pool = await openPostgres(database.url);
   await migrate(pool, catalog.schema, catalog.migrations);
   await migrate(pool, search.schema, search.migrations);
+  await migrate(pool, pricing.schema, pricing.migrations);
+  await migrate(pool, warehouse.schema, warehouse.migrations);
   checkpoint();
   transport = await connectTransport(transportSpec, { databaseUrl: database.url });
-  // The groups of the services running here exist before anything is published (RabbitMQ
-  // keeps nothing for a group before that); groups of services not started here are left alone.
-  const running = new Set([search.name]);
-  await declareSubscriberGroups(transport, platformContracts.list().map((topic) => ({ name: topic.name, subscribers: topic.subscribers.filter((s) => running.has(s)) })));
+  // The groups of the services running here, on the topics they handle, exist before anything
+  // is published (RabbitMQ keeps nothing for a group before that); nothing is declared for
+  // services or topics not consumed here, so no queue fills up unread.
+  await declareSubscriberGroups(transport, search.handlers.map((handler) => ({ name: handler.topic.name, subscribers: [search.name] })));
   checkpoint();
   searchConsumer = await startSearch({
     pool,
@@ -120,8 +127,17 @@ try {
     onError: (error) => complain(`datasync demo: catalog change failed: ${(error as Error).message}`),
   });
   checkpoint();
+  pricingService = await startPricing({ pool, databaseUrl: database.url, publisher: transport.publisher });
+  checkpoint();
+  warehouseService = await startWarehouse({ pool, databaseUrl: database.url, publisher: transport.publisher });
+  checkpoint();
   const app = createApp(
-    { catalog: { producer: catalogService.producer }, search: { db: pool } },
+    {
+      catalog: { producer: catalogService.producer },
+      search: { db: pool },
+      pricing: { producer: pricingService.producer },
+      warehouse: { producer: warehouseService.producer },
+    },
     (error) => complain(`datasync demo: HTTP request failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`),
   );
   httpServer = await startHttpServer(app, { port: httpPort });
@@ -185,6 +201,8 @@ if (catalogService && pool) {
 }
 await step('stop Search', () => searchConsumer?.close());
 await step("stop Catalog's relay", () => catalogService?.close());
+await step("stop Pricing's relay", () => pricingService?.close());
+await step("stop Warehouse's relay", () => warehouseService?.close());
 await step('close the transport', () => transport?.close());
 await step('close the database pool', () => pool?.end());
 await step('stop PostgreSQL', () => database?.stop());

@@ -6,7 +6,9 @@ import { ConfigurationError } from 'datasync/core';
 import type { SqlExecutor } from 'datasync/postgres';
 import type { Producer } from 'datasync/runtime';
 import { catalogRoutes } from '../services/catalog/routes.js';
+import { pricingRoutes } from '../services/pricing/routes.js';
 import { searchRoutes } from '../services/search/routes.js';
+import { warehouseRoutes } from '../services/warehouse/routes.js';
 import { ApiError, errorResponse } from './errors.js';
 
 /**
@@ -25,6 +27,10 @@ export interface PlatformServices {
   readonly catalog: { readonly producer: Producer };
   /** Where Search's read model is read. */
   readonly search: { readonly db: SqlExecutor };
+  /** Pricing's producer: each price change is one of its transactions. */
+  readonly pricing: { readonly producer: Producer };
+  /** Warehouse's producer: each stock adjustment is one of its transactions. */
+  readonly warehouse: { readonly producer: Producer };
 }
 
 /**
@@ -35,6 +41,8 @@ export function createApp(services: PlatformServices, onError?: (error: unknown)
   const app = new Hono();
   app.route('/catalog', catalogRoutes(services.catalog));
   app.route('/search', searchRoutes(services.search));
+  app.route('/pricing', pricingRoutes(services.pricing));
+  app.route('/warehouse', warehouseRoutes(services.warehouse));
   app.notFound((c) => errorResponse(c, new ApiError(404, 'NOT_FOUND', `no route ${c.req.method} ${c.req.path}`)));
   app.onError((error, c) => {
     if (error instanceof ApiError) return errorResponse(c, error);
