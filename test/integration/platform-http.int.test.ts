@@ -1,9 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { createInterface } from 'node:readline';
-import pg from 'pg';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeWithServers, POSTGRES_URL, uniqueName, waitFor } from '../support/servers.js';
+import { expect, it } from 'vitest';
+import { usePlatformProcess, type ApiReply } from '../support/platform-process.js';
+import { describeWithServers, uniqueName, waitFor } from '../support/servers.js';
 
 // Catalog and Search hard-code their schemas (`catalog`, `search`), so the platform runs as
 // `platform/main.ts` in a child process on a database of its own, created for this file on the
@@ -13,63 +10,15 @@ interface ProductBody { id: string; sku: string; name: string; description: stri
 interface SearchBody { results: { id: string; sku: string; name: string; version: number }[] }
 interface ErrorBody { error: { code: string; message: string; field?: string } }
 
-/** A reply; `body` is the parsed JSON (undefined when empty), typed as the caller expects. */
-interface ApiReply<T> {
-  status: number;
-  body: T;
-}
-
 describeWithServers(['postgres'], 'the platform HTTP API (platform/main.ts --port 0 --no-workload)', () => {
-  const database = uniqueName('platform_http');
-  const admin = new pg.Pool({ connectionString: POSTGRES_URL, max: 1 });
-  let platform: ChildProcess | undefined;
-  let exited: Promise<unknown[]> | undefined;
-  let baseUrl = '';
-  const output: string[] = [];
-
-  async function call<T = ErrorBody>(method: string, path: string, body?: unknown, raw?: string): Promise<ApiReply<T>> {
-    const response = await fetch(`${baseUrl}${path}`, {
-      method,
-      headers: body !== undefined || raw !== undefined ? { 'content-type': 'application/json' } : undefined,
-      body: raw ?? (body === undefined ? undefined : JSON.stringify(body)),
-    });
-    const text = await response.text();
-    return { status: response.status, body: (text === '' ? undefined : JSON.parse(text)) as T };
-  }
+  const platform = usePlatformProcess('platform_http');
+  const call = <T = ErrorBody>(method: string, path: string, body?: unknown, raw?: string): Promise<ApiReply<T>> => platform.call<T>(method, path, body, raw);
 
   const search = async (q: string): Promise<SearchBody['results']> => {
     const reply = await call<SearchBody>('GET', `/search?q=${encodeURIComponent(q)}`);
     expect(reply.status, JSON.stringify(reply.body)).toBe(200);
     return reply.body.results;
   };
-
-  beforeAll(async () => {
-    await admin.query(`CREATE DATABASE ${database}`);
-    const url = new URL(POSTGRES_URL);
-    url.pathname = `/${database}`;
-    const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: url.toString(), DATASYNC_TRANSPORT: 'postgres' };
-    delete env.DATASYNC_HTTP_PORT;
-    platform = spawn(process.execPath, ['--import', 'tsx', 'platform/main.ts', '--port', '0', '--no-workload'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    exited = once(platform, 'exit');
-    createInterface({ input: platform.stdout! }).on('line', (line) => output.push(line));
-    createInterface({ input: platform.stderr! }).on('line', (line) => output.push(line));
-    await waitFor('the http api line', () => {
-      if (platform!.exitCode !== null) throw new Error(`the platform exited (${platform!.exitCode}) before listening:\n${output.join('\n')}`);
-      return output.some((line) => /^\s+http api\s+http:\/\/127\.0\.0\.1:\d+/.test(line));
-    }, 60_000);
-    baseUrl = output.map((line) => /^\s+http api\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(line)).find(Boolean)![1]!;
-  }, 90_000);
-
-  afterAll(async () => {
-    if (platform && platform.exitCode === null && platform.signalCode === null) {
-      platform.kill('SIGINT');
-      const timer = setTimeout(() => platform!.kill('SIGKILL'), 20_000);
-      await exited;
-      clearTimeout(timer);
-    }
-    await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-    await admin.end();
-  }, 30_000);
 
   it('creates a product, finds it, renames it, finds the new name, deletes it and no longer finds it', async () => {
     const sku = `KET-${uniqueName('x').slice(2).toUpperCase()}`;
@@ -130,6 +79,6 @@ describeWithServers(['postgres'], 'the platform HTTP API (platform/main.ts --por
     expect(await call('PUT', '/catalog/products/no-such-id', { name: 'Kettle' })).toMatchObject({ status: 404, body: { error: { code: 'PRODUCT_NOT_FOUND' } } });
     expect(await call('DELETE', '/catalog/products/no-such-id')).toMatchObject({ status: 404, body: { error: { code: 'PRODUCT_NOT_FOUND' } } });
     expect(await call('GET', '/no/such/route')).toMatchObject({ status: 404, body: { error: { code: 'NOT_FOUND' } } });
-    expect(output.filter((line) => line.includes('HTTP request failed'))).toEqual([]); // no 500 along the way
+    expect(platform.output.filter((line) => line.includes('HTTP request failed'))).toEqual([]); // no 500 along the way
   });
 });

@@ -1,11 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
-import { createInterface } from 'node:readline';
 import { outboxStatus } from 'datasync/postgres';
-import pg from 'pg';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { describeWithServers, POSTGRES_URL, uniqueName, waitFor } from '../support/servers.js';
+import type pg from 'pg';
+import { expect, it } from 'vitest';
+import { usePlatformProcess, type ApiReply } from '../support/platform-process.js';
+import { describeWithServers, waitFor } from '../support/servers.js';
 
 // Pricing and Warehouse through the HTTP API. As in platform-http.int.test.ts, the platform
 // runs as `platform/main.ts` in a child process on a database of its own (the services
@@ -16,69 +14,19 @@ interface PriceBody { productId: string; amount: string; currency: string; versi
 interface StockBody { productId: string; available: number; version: number }
 interface ErrorBody { error: { code: string; message: string; field?: string } }
 
-interface ApiReply<T> {
-  status: number;
-  body: T;
-}
-
 describeWithServers(['postgres'], 'Pricing and Warehouse over the HTTP API (platform/main.ts --port 0 --no-workload)', () => {
-  const database = uniqueName('platform_owners');
-  const admin = new pg.Pool({ connectionString: POSTGRES_URL, max: 1 });
-  let db: pg.Pool | undefined;
-  let platform: ChildProcess | undefined;
-  let exited: Promise<unknown[]> | undefined;
-  let baseUrl = '';
-  const output: string[] = [];
-
-  async function call<T = ErrorBody>(method: string, path: string, body?: unknown): Promise<ApiReply<T>> {
-    const response = await fetch(`${baseUrl}${path}`, {
-      method,
-      headers: body !== undefined ? { 'content-type': 'application/json' } : undefined,
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await response.text();
-    return { status: response.status, body: (text === '' ? undefined : JSON.parse(text)) as T };
-  }
+  const platform = usePlatformProcess('platform_owners');
+  const call = <T = ErrorBody>(method: string, path: string, body?: unknown, raw?: string): Promise<ApiReply<T>> => platform.call<T>(method, path, body, raw);
+  const db = (): pg.Pool => platform.db();
 
   /** The data of the events on `topic` in `schema`'s outbox about `productId`, oldest first. */
   async function outboxEvents(schema: 'pricing' | 'warehouse', topic: string, productId: string): Promise<Record<string, unknown>[]> {
-    const { rows } = await db!.query<{ data: Record<string, unknown> }>(
+    const { rows } = await db().query<{ data: Record<string, unknown> }>(
       `SELECT envelope->'data' AS data FROM ${schema}.outbox WHERE topic = $1 AND envelope->'data'->>'productId' = $2 ORDER BY id`,
       [topic, productId],
     );
     return rows.map((row) => row.data);
   }
-
-  beforeAll(async () => {
-    await admin.query(`CREATE DATABASE ${database}`);
-    const url = new URL(POSTGRES_URL);
-    url.pathname = `/${database}`;
-    db = new pg.Pool({ connectionString: url.toString(), max: 2 });
-    db.on('error', () => undefined); // DROP DATABASE … WITH (FORCE) ends its connections at the end
-    const env: NodeJS.ProcessEnv = { ...process.env, DATABASE_URL: url.toString(), DATASYNC_TRANSPORT: 'postgres' };
-    delete env.DATASYNC_HTTP_PORT;
-    platform = spawn(process.execPath, ['--import', 'tsx', 'platform/main.ts', '--port', '0', '--no-workload'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    exited = once(platform, 'exit');
-    createInterface({ input: platform.stdout! }).on('line', (line) => output.push(line));
-    createInterface({ input: platform.stderr! }).on('line', (line) => output.push(line));
-    await waitFor('the http api line', () => {
-      if (platform!.exitCode !== null) throw new Error(`the platform exited (${platform!.exitCode}) before listening:\n${output.join('\n')}`);
-      return output.some((line) => /^\s+http api\s+http:\/\/127\.0\.0\.1:\d+/.test(line));
-    }, 60_000);
-    baseUrl = output.map((line) => /^\s+http api\s+(http:\/\/127\.0\.0\.1:\d+)/.exec(line)).find(Boolean)![1]!;
-  }, 90_000);
-
-  afterAll(async () => {
-    if (platform && platform.exitCode === null && platform.signalCode === null) {
-      platform.kill('SIGINT');
-      const timer = setTimeout(() => platform!.kill('SIGKILL'), 20_000);
-      await exited;
-      clearTimeout(timer);
-    }
-    await db?.end();
-    await admin.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-    await admin.end();
-  }, 30_000);
 
   it('sets a price, increments its version on the next change and publishes each change through Pricing\'s outbox', async () => {
     const productId = randomUUID();
@@ -89,7 +37,7 @@ describeWithServers(['postgres'], 'Pricing and Warehouse over the HTTP API (plat
     const other = await call<PriceBody>('PUT', `/pricing/prices/${productId}`, { amount: '21', currency: 'USD' });
     expect(other).toEqual({ status: 200, body: { productId, amount: '21', currency: 'USD', version: 3 } }); // one version across currencies
 
-    const { rows } = await db!.query('SELECT currency, amount::text AS amount, version FROM pricing.prices WHERE product_id = $1 ORDER BY currency', [productId]);
+    const { rows } = await db().query('SELECT currency, amount::text AS amount, version FROM pricing.prices WHERE product_id = $1 ORDER BY currency', [productId]);
     expect(rows).toEqual([{ currency: 'EUR', amount: '17.5', version: 2 }, { currency: 'USD', amount: '21', version: 3 }]);
     const events = await outboxEvents('pricing', 'pricing.price.updated', productId);
     expect(events.map((data) => [data.currency, data.amount, data.listAmount, data.version])).toEqual([['EUR', '19.99', '19.99', 1], ['EUR', '17.5', '17.5', 2], ['USD', '21', '21', 3]]);
@@ -116,7 +64,7 @@ describeWithServers(['postgres'], 'Pricing and Warehouse over the HTTP API (plat
       expect(reply.body.error.message, what).toContain(field);
     }
     expect(await call('PUT', '/pricing/prices/not-a-uuid', { amount: '1', currency: 'EUR' })).toMatchObject({ status: 400, body: { error: { field: 'productId' } } });
-    expect((await db!.query('SELECT 1 FROM pricing.prices WHERE product_id = $1', [productId])).rowCount).toBe(0);
+    expect((await db().query('SELECT 1 FROM pricing.prices WHERE product_id = $1', [productId])).rowCount).toBe(0);
     expect(await outboxEvents('pricing', 'pricing.price.updated', productId)).toEqual([]);
     // 4 decimals is what the contract allows
     expect(await call('PUT', `/pricing/prices/${productId}`, { amount: '0.9999', currency: 'JPY' })).toMatchObject({ status: 200, body: { amount: '0.9999', version: 1 } });
@@ -132,7 +80,7 @@ describeWithServers(['postgres'], 'Pricing and Warehouse over the HTTP API (plat
     expect(refused).toMatchObject({ status: 409, body: { error: { code: 'INSUFFICIENT_STOCK', field: 'delta' } } });
     expect(refused.body.error.message).toMatch(/delta: 3 units available/);
 
-    const { rows } = await db!.query('SELECT available, version FROM warehouse.stock WHERE product_id = $1', [productId]);
+    const { rows } = await db().query('SELECT available, version FROM warehouse.stock WHERE product_id = $1', [productId]);
     expect(rows).toEqual([{ available: 3, version: 2 }]);
     const events = await outboxEvents('warehouse', 'warehouse.stock.changed', productId);
     expect(events.map((data) => [data.reason, data.onHand, data.reserved, data.available, data.version])).toEqual([['received', 5, 0, 5, 1], ['shipped', 3, 0, 3, 2]]);
@@ -140,7 +88,7 @@ describeWithServers(['postgres'], 'Pricing and Warehouse over the HTTP API (plat
     // a product without stock cannot go negative either, and gets no row
     const unknown = randomUUID();
     expect(await call('POST', `/warehouse/stock/${unknown}/adjust`, { delta: -1, reason: 'adjusted' })).toMatchObject({ status: 409, body: { error: { code: 'INSUFFICIENT_STOCK', field: 'delta' } } });
-    expect((await db!.query('SELECT 1 FROM warehouse.stock WHERE product_id = $1', [unknown])).rowCount).toBe(0);
+    expect((await db().query('SELECT 1 FROM warehouse.stock WHERE product_id = $1', [unknown])).rowCount).toBe(0);
     expect(await outboxEvents('warehouse', 'warehouse.stock.changed', unknown)).toEqual([]);
   });
 
@@ -166,9 +114,9 @@ describeWithServers(['postgres'], 'Pricing and Warehouse over the HTTP API (plat
 
   it('publishes the owners\' events to the transport (the relays empty both outboxes)', async () => {
     await waitFor('the pricing and warehouse relays to publish', async () => {
-      const [prices, stock] = await Promise.all([outboxStatus(db!, 'pricing'), outboxStatus(db!, 'warehouse')]);
+      const [prices, stock] = await Promise.all([outboxStatus(db(), 'pricing'), outboxStatus(db(), 'warehouse')]);
       return prices.pending === 0 && stock.pending === 0 && prices.publishedTotal > 0 && stock.publishedTotal > 0;
     }, 15_000);
-    expect(output.filter((line) => line.includes('HTTP request failed'))).toEqual([]); // no 500 along the way
+    expect(platform.output.filter((line) => line.includes('HTTP request failed'))).toEqual([]); // no 500 along the way
   });
 });
