@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import type { Transport } from 'datasync';
 import { ConfigurationError } from 'datasync/core';
 import { migrate, openPostgres, resolveDatabase, type ResolvedDatabase } from 'datasync/postgres';
-import { declareSubscriberGroups, type Consumer } from 'datasync/runtime';
+import type { Consumer } from 'datasync/runtime';
 import type pg from 'pg';
 import { connectTransport, parseTransportSpec } from 'datasync/transports';
 import { createApp, resolveHttpPort, startHttpServer, type HttpServer } from './http/server.js';
@@ -108,11 +108,9 @@ try {
   await migrate(pool, warehouse.schema, warehouse.migrations);
   checkpoint();
   transport = await connectTransport(transportSpec, { databaseUrl: database.url });
-  // The groups of the services running here, on the topics they handle, exist before anything
-  // is published (RabbitMQ keeps nothing for a group before that); nothing is declared for
-  // services or topics not consumed here, so no queue fills up unread.
-  await declareSubscriberGroups(transport, search.handlers.map((handler) => ({ name: handler.topic.name, subscribers: [search.name] })));
   checkpoint();
+  // Search starts before any relay: startConsumer declares its groups before it resolves, so
+  // on RabbitMQ (which keeps nothing for a group before that) no event is published unseen.
   searchConsumer = await startSearch({
     pool,
     transport,
