@@ -96,6 +96,17 @@ function validatePositiveInt(field: string, value: number): void {
 }
 
 /**
+ * The ordered lane of an event: its publisher and entity key. Order is defined per owner's
+ * entity (one relay publishes an owner's outbox in commit order); events of different
+ * publishers that share a key (a product's price from Pricing, the product from Catalog) are
+ * not ordered against each other, so one held for the other (retried until it arrives) must not
+ * block it in the same lane (docs/decisions.md 23).
+ */
+export function laneOf(event: CloudEvent): string {
+  return `${event.source}\u0000${orderingKeyOf(event)}`;
+}
+
+/**
  * A running consumer of one service: one subscription per handled topic, events of one
  * entity in order, different entities concurrently, each event's effect committed
  * exactly once, acked only after commit.
@@ -216,7 +227,7 @@ export class Consumer {
         for await (const delivery of deliveries) {
           failures = 0;
           const message = this.#toMessage(delivery, subscription);
-          this.#lanes.push(message.event ? orderingKeyOf(message.event) : `delivery:${delivery.id}`, () => this.#handle(message));
+          this.#lanes.push(message.event ? laneOf(message.event) : `delivery:${delivery.id}`, () => this.#handle(message));
           await this.#lanes.whenCapacity();
           if (this.#abort.signal.aborted) break;
         }

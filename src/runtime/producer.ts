@@ -3,7 +3,7 @@ import type { CloudEvent } from '../core/envelope.js';
 import { OutboxNotifier } from '../postgres/outbox-notifier.js';
 import { OutboxWriter, type PublishOptions } from '../postgres/outbox-writer.js';
 import type { SqlExecutor, SqlPool } from '../postgres/sql.js';
-import { inTransaction } from '../postgres/sql.js';
+import { inTransaction, outboxChannel } from '../postgres/sql.js';
 
 /** An open transaction of an owner service that can also publish events. */
 export interface ProducerTransaction extends SqlExecutor {
@@ -32,6 +32,13 @@ export interface Producer {
   readonly notifier: OutboxNotifier;
   /** Runs `work` in one transaction; its data and its events commit or roll back together. */
   transaction<T>(work: (tx: ProducerTransaction) => Promise<T>): Promise<T>;
+  /**
+   * Publishes within a transaction someone else opened, e.g. a consumer handler's `tx`: the
+   * event commits or rolls back with the handler's writes, and the relay is woken by a NOTIFY
+   * sent in the same transaction (PostgreSQL delivers it on commit, never on rollback).
+   * Set `causationId` to the consumed event's id so the chain can be followed.
+   */
+  publishWithin<T>(tx: SqlExecutor, topic: Topic<T>, data: T, options?: PublishOptions): Promise<CloudEvent<T>>;
 }
 
 /** Creates a producer for an owner service (transactional outbox). */
@@ -56,6 +63,11 @@ export function createProducer(config: ProducerConfig): Producer {
       });
       if (published && wake) notifier.notify();
       return result;
+    },
+    async publishWithin(tx, topic, data, options) {
+      const event = await writer.publish(tx, topic, data, options);
+      if (wake) await tx.query(`SELECT pg_notify('${outboxChannel(writer.schema)}', '')`);
+      return event;
     },
   };
 }

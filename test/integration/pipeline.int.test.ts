@@ -7,7 +7,9 @@ import { OutboxWriter } from '../../src/postgres/outbox-writer.js';
 import { inTransaction } from '../../src/postgres/sql.js';
 import { startRelay, type OutboxRelay } from '../../src/postgres/relay.js';
 import { startConsumer, type Consumer, type SettledInfo } from '../../src/runtime/consumer.js';
-import { effectService, itemEvent, itemTopic } from '../support/pipeline.js';
+import { effectService, effectsMigration, itemEvent, itemTopic, recordEffect } from '../support/pipeline.js';
+import { RetryLaterError } from '../../src/core/errors.js';
+import { defineService, on } from '../../src/runtime/service.js';
 import { startFixture } from '../support/child-process.js';
 import { useTestResources } from '../support/resources.js';
 import { POSTGRES_URL, describeWithServers, waitFor } from '../support/servers.js';
@@ -251,4 +253,32 @@ describeWithServers(['postgres', 'redis'], 'pipeline: outbox → relay → Redis
       expect(pending[0]).toBe(0);
     });
   }
+
+  it('holds an event for another publisher\'s event with the same key without blocking it (lanes per publisher and entity)', async () => {
+    // Search-like: a price (owner B) retried until its product (owner A, same key) has arrived
+    const consumer = r.schema('c');
+    const [ownerA, ownerB] = [r.schema('oa'), r.schema('ob')];
+    const [nameA, nameB] = [r.topic(), r.topic()];
+    const [topicA, topicB] = [itemTopic(nameA, ownerA, [consumer]), itemTopic(nameB, ownerB, [consumer])];
+    const service = defineService({
+      name: consumer,
+      migrations: [effectsMigration],
+      handlers: [
+        on(topicA, (args) => recordEffect(args.tx, consumer, args)),
+        on(topicB, async (args) => {
+          const { rows } = await args.tx.query(`SELECT 1 FROM "${consumer}".effects WHERE key = $1`, [args.event.data.id]);
+          if (rows.length === 0) throw new RetryLaterError(`no ${args.event.data.id} yet`, { delayMs: 300 });
+          await recordEffect(args.tx, consumer, args);
+        }),
+      ],
+    });
+    const transport = await r.transport(REDELIVERY);
+    await consumerOf(service, { transport });
+    await transport.publisher.publish(nameB, [itemEvent(nameB, ownerB, { id: 'p1', seq: 2 })]);
+    await sleep(100); // B is being retried in its lane
+    await transport.publisher.publish(nameA, [itemEvent(nameA, ownerA, { id: 'p1', seq: 1 })]);
+    await waitFor('both applied', async () => (await effects(consumer)).length === 2, 15_000);
+    expect((await effects(consumer)).map((e) => e.seq)).toEqual([1, 2]);
+    expect(await new DeadLetterStore(consumer).list(r.pool)).toEqual([]);
+  });
 });
