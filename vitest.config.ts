@@ -3,9 +3,10 @@ import { defineConfig } from 'vitest/config';
 
 const src = fileURLToPath(new URL('./src/', import.meta.url));
 
-// Two tiers by file name (DESIGN.md section 5): *.test.ts needs no server,
-// *.int.test.ts talks to real PostgreSQL and Redis. Integration files run one
-// at a time because several kill child processes and measure redelivery.
+// Three tiers by file name (DESIGN.md section 5): *.test.ts needs no server,
+// *.int.test.ts talks to real PostgreSQL and brokers, *.e2e.test.ts runs the whole
+// platform. Integration and e2e files run one at a time because several kill child
+// processes and measure redelivery.
 export default defineConfig({
   // `datasync/<part>` in examples and docs resolves to the sources, as it does to dist/ for users.
   resolve: {
@@ -34,6 +35,17 @@ export default defineConfig({
           fileParallelism: false,
           testTimeout: 120_000,
           hookTimeout: 60_000,
+        },
+      },
+      {
+        extends: true,
+        test: {
+          name: 'e2e',
+          include: ['test/**/*.e2e.test.ts'],
+          globalSetup: ['test/support/global-setup.ts'],
+          fileParallelism: false,
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
         },
       },
     ],

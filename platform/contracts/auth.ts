@@ -38,7 +38,7 @@ export interface AccountLoggedIn {
   readonly loggedInAt: string;
 }
 
-const audience = { owner: 'auth', subscribers: ['customer'] } as const;
+const audience = { owner: 'auth', subscribers: ['customer', 'user'] } as const;
 
 /** An account was registered. */
 export const accountRegistered = defineTopic<AccountRegistered>({

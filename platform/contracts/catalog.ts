@@ -13,6 +13,8 @@ export interface Product {
   readonly name: string;
   readonly category: string;
   readonly status: 'active' | 'discontinued';
+  /** Free text shown on the product page and searched by Search (v2 of the product topics; absent when empty). */
+  readonly description?: string;
   /** Incremented by every change; read models apply only newer versions. */
   readonly version: number;
   /** When Catalog committed this version (RFC 3339). */
@@ -40,6 +42,7 @@ export const ProductSchema: JsonSchema = {
     name: { type: 'string', minLength: 1, maxLength: 200 },
     category: { type: 'string', minLength: 1, maxLength: 64 },
     status: { enum: ['active', 'discontinued'] },
+    description: { type: 'string', minLength: 1, maxLength: 5000 },
     version,
     updatedAt: { type: 'string', format: 'date-time' },
   },
@@ -57,12 +60,13 @@ export const ProductDeletedSchema: JsonSchema = {
  * Who keeps what of a product (the seed's section 7): Search indexes it, Warehouse knows which
  * products it may stock, Analytics reports on them.
  */
-const audience = { owner: 'catalog', subscribers: ['search', 'warehouse', 'analytics'] } as const;
+const audience = { owner: 'catalog', subscribers: ['search', 'warehouse', 'analytics', 'order', 'promotion', 'review'] } as const;
 
 /** A product was added to the catalog. */
 export const productCreated = defineTopic<Product>({
   name: 'catalog.product.created',
-  version: 1,
+  // v2 added the optional description (v1 stays in schemas.lock.json; docs/decisions.md 19)
+  version: 2,
   ...audience,
   schema: ProductSchema,
   partitionKey: (product) => product.id,
@@ -73,7 +77,7 @@ export const productCreated = defineTopic<Product>({
 /** A product's name, category or status changed. */
 export const productUpdated = defineTopic<Product>({
   name: 'catalog.product.updated',
-  version: 1,
+  version: 2,
   ...audience,
   schema: ProductSchema,
   partitionKey: (product) => product.id,

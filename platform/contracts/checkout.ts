@@ -3,8 +3,8 @@ import { amount, currency, oneOf, record, timestamp, uuid, version } from './fie
 
 /**
  * Checkout owns checkout sessions: a cart on its way to an order (address, shipping method,
- * payment). No service consumes these today (the seed's section 7); they are published for
- * funnel analysis and future consumers. Ordered per checkout session.
+ * payment). Notification sends a reminder for an abandoned session; the others are published
+ * for funnel analysis. Ordered per checkout session.
  */
 
 /** The step a checkout session reached. */
@@ -46,7 +46,7 @@ export interface CheckoutAbandoned {
   readonly abandonedAt: string;
 }
 
-const owner = { owner: 'checkout', subscribers: [] } as const;
+const owner = { owner: 'checkout', subscribers: ['notification'] } as const;
 
 /** A checkout session was opened. */
 export const checkoutStarted = defineTopic<CheckoutStarted>({

@@ -49,7 +49,7 @@ const CustomerSchema = record({
   updatedAt: timestamp,
 }, ['id', 'accountId', 'email', 'emailVerified', 'marketingOptIn', 'segment', 'version', 'updatedAt']);
 
-const audience = { owner: 'customer', subscribers: ['analytics'] } as const;
+const audience = { owner: 'customer', subscribers: ['analytics', 'order'] } as const;
 
 /** A customer profile was created. */
 export const customerCreated = defineTopic<Customer>({

@@ -7,23 +7,23 @@
 import { ContractRegistry, type AnyTopic } from 'datasync/core';
 import { accountEmailVerified, accountLoggedIn, accountRegistered, authTopics } from './auth.js';
 import { catalogTopics } from './catalog.js';
-import { checkoutTopics } from './checkout.js';
+import { checkoutAbandoned, checkoutTopics } from './checkout.js';
 import { cmsTopics, pagePublished, pageUnpublished } from './cms.js';
 import { customerCreated, customerDeleted, customerTopics, customerUpdated } from './customer.js';
 import { fulfillmentStatusChanged, fulfillmentTopics, packageStatusChanged } from './fulfillment.js';
-import { locationTopics } from './location.js';
-import { loyaltyTopics } from './loyalty.js';
+import { locationCreated, locationTopics, locationUpdated } from './location.js';
+import { loyaltyTopics, tierChanged } from './loyalty.js';
 import { messageFailed, messageSent, notificationTopics, systemErrorReported } from './notification.js';
 import { orderPlaced, orderStatusChanged, orderTopics } from './order.js';
-import { paymentTopics, webhookReceived } from './payment.js';
+import { paymentCaptured, paymentFailed, paymentTopics, webhookReceived } from './payment.js';
 import { priceUpdated, pricingTopics } from './pricing.js';
 import { promotionCreated, promotionDeleted, promotionTopics, promotionUpdated } from './promotion.js';
 import { returnReceived, returnTopics } from './return.js';
-import { reviewTopics } from './review.js';
+import { reviewModerated, reviewTopics } from './review.js';
 import { productInvalidated, searchTopics } from './search.js';
-import { shippingTopics } from './shipping.js';
+import { shipmentStatusChanged, shippingTopics } from './shipping.js';
 import { pageViewed, storefrontTopics } from './storefront.js';
-import { userTopics } from './user.js';
+import { userTopics, userUpdated } from './user.js';
 import { stockChanged, warehouseTopics } from './warehouse.js';
 
 export * from './auth.js';
@@ -73,13 +73,15 @@ const customerEvents = [customerCreated, customerUpdated, customerDeleted];
 
 /**
  * The platform's topology: the seed's 20 services (section 7's table) plus the two producers
- * outside it that its consumers need, the CMS (content for Search) and the Storefront (page
- * views for Analytics). `datasync check` verifies it against the contracts: every subscription
- * has a producer here, every published topic is declared and names its publisher.
+ * outside it that its consumers need, the CMS (content for Search) and a storefront app (page
+ * views for Analytics; the Gateway publishes those of the product pages it serves).
+ * `datasync check` verifies it against the contracts: every subscription has a producer here,
+ * every published topic is declared and names its publisher. Every service of the seed's table
+ * but the Gateway both produces and consumes, so `datasync audit` can probe every cell.
  */
 export const platformServices: readonly PlatformService[] = [
   // every service that consumes events also reports what it cannot handle (systemErrorReported, notification.ts)
-  { name: 'catalog', publishes: [...catalogTopics, systemErrorReported], subscribes: [priceUpdated, stockChanged] },
+  { name: 'catalog', publishes: [...catalogTopics, systemErrorReported], subscribes: [priceUpdated, stockChanged, reviewModerated] },
   {
     name: 'search',
     publishes: [productInvalidated, systemErrorReported],
@@ -92,21 +94,29 @@ export const platformServices: readonly PlatformService[] = [
   },
   { name: 'pricing', publishes: [...pricingTopics, systemErrorReported], subscribes: [stockChanged, promotionCreated, promotionUpdated, promotionDeleted] },
   { name: 'analytics', publishes: [systemErrorReported], subscribes: [...orderEvents, ...productEvents, ...customerEvents, pageViewed] },
-  { name: 'order', publishes: orderTopics, subscribes: [] },
-  { name: 'checkout', publishes: checkoutTopics, subscribes: [] },
-  { name: 'payment', publishes: [...paymentTopics, systemErrorReported], subscribes: [webhookReceived] },
-  { name: 'fulfillment', publishes: [...fulfillmentTopics, systemErrorReported], subscribes: orderEvents },
+  {
+    name: 'order',
+    publishes: [...orderTopics, systemErrorReported],
+    subscribes: [...productEvents, priceUpdated, ...customerEvents, paymentCaptured, paymentFailed, shipmentStatusChanged],
+  },
+  { name: 'checkout', publishes: [...checkoutTopics, systemErrorReported], subscribes: [priceUpdated, stockChanged] },
+  { name: 'payment', publishes: [...paymentTopics, systemErrorReported], subscribes: [webhookReceived, returnReceived] },
+  { name: 'fulfillment', publishes: [...fulfillmentTopics, systemErrorReported], subscribes: [...orderEvents, locationCreated, locationUpdated] },
   { name: 'shipping', publishes: [...shippingTopics, systemErrorReported], subscribes: [packageStatusChanged] },
-  { name: 'customer', publishes: [...customerTopics, systemErrorReported], subscribes: [accountRegistered, accountEmailVerified, accountLoggedIn] },
-  { name: 'notification', publishes: [messageSent, messageFailed], subscribes: [systemErrorReported] },
-  { name: 'promotion', publishes: promotionTopics, subscribes: [] },
-  { name: 'return', publishes: returnTopics, subscribes: [] },
-  { name: 'auth', publishes: authTopics, subscribes: [] },
-  { name: 'user', publishes: userTopics, subscribes: [] },
-  { name: 'review', publishes: reviewTopics, subscribes: [] },
-  { name: 'loyalty', publishes: loyaltyTopics, subscribes: [] },
-  { name: 'location', publishes: locationTopics, subscribes: [] },
-  { name: 'gateway', publishes: [], subscribes: [productInvalidated] },
+  {
+    name: 'customer',
+    publishes: [...customerTopics, systemErrorReported],
+    subscribes: [accountRegistered, accountEmailVerified, accountLoggedIn, tierChanged, messageFailed],
+  },
+  { name: 'notification', publishes: [messageSent, messageFailed], subscribes: [systemErrorReported, checkoutAbandoned, shipmentStatusChanged] },
+  { name: 'promotion', publishes: [...promotionTopics, systemErrorReported], subscribes: productEvents },
+  { name: 'return', publishes: [...returnTopics, systemErrorReported], subscribes: orderEvents },
+  { name: 'auth', publishes: [...authTopics, systemErrorReported], subscribes: [userUpdated] },
+  { name: 'user', publishes: [...userTopics, systemErrorReported], subscribes: [accountRegistered, accountEmailVerified, accountLoggedIn] },
+  { name: 'review', publishes: [...reviewTopics, systemErrorReported], subscribes: [...productEvents, orderPlaced] },
+  { name: 'loyalty', publishes: [...loyaltyTopics, systemErrorReported], subscribes: orderEvents },
+  { name: 'location', publishes: [...locationTopics, systemErrorReported], subscribes: [stockChanged] },
+  { name: 'gateway', publishes: [pageViewed], subscribes: [productInvalidated] },
   { name: 'cms', publishes: cmsTopics, subscribes: [] },
   { name: 'storefront', publishes: storefrontTopics, subscribes: [] },
 ];

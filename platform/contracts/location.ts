@@ -4,9 +4,15 @@ import { address, oneOf, record, text, timestamp, uuid, version, type Address } 
 /**
  * Location owns the company's sites: warehouses, stores and pickup points (the `warehouseId`
  * of warehouse.ts, fulfillment.ts and return.ts is a location's id). Business addresses are
- * not personal data, so nothing here is `x-pii`. No service consumes its events today (the
- * seed's section 7). Ordered per location.
+ * not personal data, so nothing here is `x-pii`. Fulfillment keeps a copy of the warehouses
+ * it may pick from. Ordered per location.
  */
+
+/**
+ * The platform's main warehouse: Location seeds it on its first start and announces it, and
+ * Warehouse, Fulfillment and Return use it when nothing names another.
+ */
+export const DEFAULT_WAREHOUSE_ID = '00000000-0000-4000-8000-000000000001';
 
 /** A site as Location publishes it. */
 export interface Location {
@@ -37,7 +43,7 @@ export const locationCreated = defineTopic<Location>({
   name: 'location.location.created',
   version: 1,
   owner: 'location',
-  subscribers: [],
+  subscribers: ['fulfillment'],
   schema: LocationSchema,
   partitionKey: (location) => location.id,
   entityVersion: (location) => location.version,
@@ -49,7 +55,7 @@ export const locationUpdated = defineTopic<Location>({
   name: 'location.location.updated',
   version: 1,
   owner: 'location',
-  subscribers: [],
+  subscribers: ['fulfillment'],
   schema: LocationSchema,
   partitionKey: (location) => location.id,
   entityVersion: (location) => location.version,

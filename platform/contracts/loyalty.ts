@@ -2,8 +2,8 @@ import { defineTopic } from 'datasync/core';
 import { oneOf, record, timestamp, uuid, version } from './fields.js';
 
 /**
- * Loyalty owns customers' loyalty accounts: points balance and tier. No service consumes its
- * events today (the seed's section 7). Ordered per loyalty account.
+ * Loyalty owns customers' loyalty accounts: points balance and tier. Customer keeps the tier
+ * on the profile. Ordered per loyalty account.
  */
 
 /** A loyalty tier. */
@@ -61,7 +61,7 @@ export const tierChanged = defineTopic<TierChanged>({
   name: 'loyalty.account.tier-changed',
   version: 1,
   owner: 'loyalty',
-  subscribers: [],
+  subscribers: ['customer'],
   schema: record({
     accountId: uuid, customerId: uuid, tier: oneOf(TIERS), previousTier: oneOf(TIERS), version, changedAt: timestamp,
   }, ['accountId', 'customerId', 'tier', 'previousTier', 'version', 'changedAt']),

@@ -74,7 +74,7 @@ export const messageFailed = defineTopic<MessageOutcome>({
   name: 'notification.message.failed',
   version: 1,
   owner: 'notification',
-  subscribers: [],
+  subscribers: ['customer'],
   schema: messageSchema(['error']),
   partitionKey: (message) => message.id,
   description: 'A message could not be delivered (provider refused it or retries ran out); carries the error.',
@@ -82,13 +82,15 @@ export const messageFailed = defineTopic<MessageOutcome>({
 
 /** The services that run event consumers, so can dead-letter (the seed's section 7 "Data Consumer" column). */
 export const SYSTEM_ERROR_REPORTERS = [
-  'catalog', 'search', 'warehouse', 'pricing', 'analytics', 'payment', 'fulfillment', 'shipping', 'customer',
+  'catalog', 'search', 'warehouse', 'pricing', 'analytics', 'order', 'checkout', 'payment', 'fulfillment', 'shipping', 'customer',
+  'promotion', 'return', 'auth', 'user', 'review', 'loyalty', 'location',
 ] as const;
 
 /** A service reported a failure that needs a human (see the module comment). */
 export const systemErrorReported = defineTopic<SystemErrorReported>({
   name: 'notification.system-error.reported',
-  version: 1,
+  // v2: every service of the platform may report (v1's enum named the nine consumers of the time)
+  version: 2,
   owner: 'notification',
   publishers: SYSTEM_ERROR_REPORTERS,
   subscribers: ['notification'],

@@ -62,7 +62,7 @@ export const orderPlaced = defineTopic<OrderPlaced>({
   name: 'order.order.placed',
   version: 1,
   owner: 'order',
-  subscribers: ['warehouse', 'fulfillment', 'analytics'],
+  subscribers: ['warehouse', 'fulfillment', 'analytics', 'return', 'review', 'loyalty'],
   schema: record({
     id: uuid,
     customerId: uuid,
@@ -91,7 +91,7 @@ export const orderStatusChanged = defineTopic<OrderStatusChanged>({
   name: 'order.order.status-changed',
   version: 1,
   owner: 'order',
-  subscribers: ['warehouse', 'fulfillment', 'analytics'],
+  subscribers: ['warehouse', 'fulfillment', 'analytics', 'return', 'loyalty'],
   schema: record({
     id: uuid,
     status: oneOf(ORDER_STATUSES),

@@ -2,8 +2,9 @@ import { defineTopic } from 'datasync/core';
 import { amount, currency, oneOf, pii, record, text, timestamp, uuid, version } from './fields.js';
 
 /**
- * Payment owns payments and refunds against orders. No service consumes its payment events
- * today (the seed's section 7). It consumes the payment service provider's webhooks.
+ * Payment owns payments and refunds against orders. Order follows captures (confirmed) and
+ * failures (cancelled). Payment consumes the payment service provider's webhooks, and
+ * received returns (refunds).
  *
  * Webhooks: the PSP (Stripe, Adyen, …) is not a datasync service and cannot write an outbox,
  * so the topic is Payment's own, `payment.webhook.received`, not an external `psp.*` owner
@@ -79,7 +80,7 @@ const paymentEvent = (event: 'authorized' | 'captured' | 'failed', description: 
   name: `payment.payment.${event}`,
   version: 1,
   owner: 'payment',
-  subscribers: [],
+  subscribers: event === 'authorized' ? [] : ['order'],
   schema: paymentSchema(event, event === 'failed' ? ['failureCode'] : []),
   partitionKey: (payment) => payment.id,
   entityVersion: (payment) => payment.version,

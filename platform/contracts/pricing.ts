@@ -28,7 +28,7 @@ export const priceUpdated = defineTopic<PriceUpdated>({
   name: 'pricing.price.updated',
   version: 1,
   owner: 'pricing',
-  subscribers: ['catalog', 'search'],
+  subscribers: ['catalog', 'search', 'order', 'checkout'],
   schema: record({
     productId: uuid,
     currency,

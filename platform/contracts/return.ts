@@ -58,7 +58,7 @@ export const returnReceived = defineTopic<ReturnReceived>({
   name: 'return.return.received',
   version: 1,
   owner: 'return',
-  subscribers: ['warehouse'],
+  subscribers: ['warehouse', 'payment'],
   schema: record({
     id: uuid,
     orderId: uuid,

@@ -2,8 +2,8 @@ import { defineTopic } from 'datasync/core';
 import { oneOf, personName, record, text, timestamp, uuid, version } from './fields.js';
 
 /**
- * Review owns product reviews and their moderation. No service consumes its events today
- * (the seed's section 7). Ordered per review.
+ * Review owns product reviews and their moderation. Catalog keeps the moderated ones to show
+ * a product's rating. Ordered per review.
  */
 
 /** A review after submission or moderation. */
@@ -55,7 +55,7 @@ export const reviewModerated = defineTopic<Review>({
   name: 'review.review.moderated',
   version: 1,
   owner: 'review',
-  subscribers: [],
+  subscribers: ['catalog'],
   schema: ReviewSchema,
   partitionKey: (review) => review.id,
   entityVersion: (review) => review.version,

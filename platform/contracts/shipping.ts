@@ -4,8 +4,8 @@ import { amount, currency, oneOf, record, text, timestamp, uuid, version } from 
 /**
  * Shipping owns shipments: a package (fulfillment.ts) booked with a carrier, from label to
  * delivery. It consumes Fulfillment's package status; carriers' tracking updates reach it over
- * HTTP/polling and become `shipping.shipment.status-changed`. No service consumes its events
- * today (the seed's section 7). Ordered per shipment.
+ * HTTP/polling and become `shipping.shipment.status-changed`, which Order follows (shipped,
+ * delivered) and Notification tells the customer about. Ordered per shipment.
  */
 
 /** A shipment's tracking status. */
@@ -63,7 +63,7 @@ export const shipmentStatusChanged = defineTopic<ShipmentStatusChanged>({
   name: 'shipping.shipment.status-changed',
   version: 1,
   owner: 'shipping',
-  subscribers: [],
+  subscribers: ['order', 'notification'],
   schema: record({
     id: uuid,
     orderId: uuid,

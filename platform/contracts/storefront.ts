@@ -32,6 +32,8 @@ export const pageViewed = defineTopic<PageViewed>({
   name: 'storefront.page.viewed',
   version: 1,
   owner: 'storefront',
+  // the Gateway publishes the product pages it serves; a storefront app publishes the rest
+  publishers: ['storefront', 'gateway'],
   subscribers: ['analytics'],
   schema: record({
     id: uuid,

@@ -3,8 +3,8 @@ import { email, oneOf, personName, record, timestamp, uuid, version } from './fi
 
 /**
  * User owns back-office users (staff: merchandisers, support agents, warehouse operators) and
- * their roles; shoppers are Customer's. No service consumes its events today (the seed's
- * section 7). Ordered per user.
+ * their roles; shoppers are Customer's. Auth keeps a copy to revoke the sessions of a disabled
+ * user. Ordered per user.
  */
 
 /** What a staff user may do. */
@@ -48,7 +48,7 @@ export const userUpdated = defineTopic<StaffUser>({
   name: 'user.user.updated',
   version: 1,
   owner: 'user',
-  subscribers: [],
+  subscribers: ['auth'],
   schema: UserSchema,
   partitionKey: (user) => user.id,
   entityVersion: (user) => user.version,

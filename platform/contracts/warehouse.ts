@@ -33,7 +33,7 @@ export const stockChanged = defineTopic<StockChanged>({
   name: 'warehouse.stock.changed',
   version: 1,
   owner: 'warehouse',
-  subscribers: ['catalog', 'search', 'pricing'],
+  subscribers: ['catalog', 'search', 'pricing', 'checkout', 'location'],
   schema: record({
     productId: uuid,
     warehouseId: uuid,

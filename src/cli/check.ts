@@ -1,10 +1,10 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import type { Command } from 'commander';
 import { checkContracts, extendLock, type CheckedTopic, type SchemaLock, type ServiceDeclaration } from '../core/contract-check.js';
 import { ArgumentError } from '../core/errors.js';
 import { CommandFailure } from './failure.js';
+import { loadProjectModule } from './load-module.js';
 import { addJsonOption } from './options.js';
 import { Output, type CliIo } from './output.js';
 
@@ -41,8 +41,7 @@ Examples:
   command.action(async (options: CheckOptions) => {
     const output = new Output(io, options);
     const modulePath = path.resolve(options.contracts);
-    if (!existsSync(modulePath)) throw new ArgumentError('--contracts', options.contracts, 'the path of a module exporting contracts and services');
-    const { topics, services } = await loadContracts(modulePath, options.contracts);
+    const { topics, services } = await loadContracts(options.contracts);
     const lockPath = path.resolve(options.lock ?? path.join(path.dirname(modulePath), 'schemas.lock.json'));
     const lock = readLock(lockPath, options.lock ?? path.relative(process.cwd(), lockPath));
     const problems = checkContracts({ topics, services, lock });
@@ -63,9 +62,8 @@ Examples:
   });
 }
 
-async function loadContracts(modulePath: string, shown: string): Promise<{ topics: CheckedTopic[]; services: ServiceDeclaration[] }> {
-  if (/\.[mc]?ts$/.test(modulePath) && !process.execArgv.join(' ').includes('tsx')) await registerTypeScript(shown);
-  const loaded = (await import(pathToFileURL(modulePath).href)) as Record<string, unknown>;
+async function loadContracts(shown: string): Promise<{ topics: CheckedTopic[]; services: ServiceDeclaration[] }> {
+  const loaded = await loadProjectModule(shown, '--contracts', 'the path of a module exporting contracts and services');
   const registry = loaded.contracts ?? loaded.platformContracts;
   const topics = Array.isArray(registry) ? (registry as CheckedTopic[]) : (registry as { list?: () => CheckedTopic[] } | undefined)?.list?.();
   const services = (loaded.services ?? loaded.platformServices) as ServiceDeclaration[] | undefined;
@@ -80,15 +78,5 @@ function readLock(lockPath: string, shown: string): SchemaLock {
     return JSON.parse(readFileSync(lockPath, 'utf8')) as SchemaLock;
   } catch (cause) {
     throw new ArgumentError('--lock', shown, `a JSON file of published schemas (${(cause as Error).message})`);
-  }
-}
-
-/** Lets the compiled CLI import a TypeScript contracts module, through tsx when it is installed. */
-async function registerTypeScript(shown: string): Promise<void> {
-  try {
-    const { register } = await import('tsx/esm/api');
-    register();
-  } catch {
-    throw new ArgumentError('--contracts', shown, 'a JavaScript module, or a TypeScript one with tsx installed (npm install --save-dev tsx)');
   }
 }

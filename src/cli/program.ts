@@ -5,6 +5,7 @@ import { addDlqCommands } from './dlq.js';
 import { EXIT_CODES, describeFailure } from './failure.js';
 import { addMigrateCommand } from './migrate.js';
 import { addOutboxCommands } from './outbox.js';
+import { addPlatformCommands } from './platform.js';
 import type { CliIo } from './output.js';
 
 /** The package version (package.json sits two folders up from both src/cli and dist/cli). */
@@ -20,7 +21,7 @@ function packageVersion(): string {
 export function createProgram(io: CliIo, helpHint: () => string = () => 'Run \'datasync --help\' for usage.'): Command {
   const program = new Command('datasync');
   program
-    .description('Operate datasync: migrate schemas, watch and replay the outbox, list, replay and discard dead letters, check contracts.')
+    .description('Operate datasync: migrate schemas, watch and replay the outbox, list, replay and discard dead letters, check contracts, run and audit the reference platform.')
     .version(packageVersion(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help for the command')
     .exitOverride()
@@ -43,6 +44,7 @@ Exit codes: 0 done, 1 failed, 2 bad arguments, 3 server unreachable, 130 interru
   addOutboxCommands(program, io);
   addDlqCommands(program, io);
   addCheckCommand(program, io);
+  addPlatformCommands(program, io);
   return program;
 }
 

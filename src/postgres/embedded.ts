@@ -23,10 +23,12 @@ export const DEFAULT_EMBEDDED_DATA_DIR = path.join('.datasync', 'postgres');
 
 /**
  * Server settings the embedded PostgreSQL always runs with: logical WAL for the CDC relay,
- * TCP on 127.0.0.1 only, and no Unix socket (nothing to clash with in /tmp).
+ * room for the reference platform's connections (a relay leader session per service, pools,
+ * the CLI), TCP on 127.0.0.1 only, and no Unix socket (nothing to clash with in /tmp).
  */
 export const EMBEDDED_POSTGRES_SETTINGS: Readonly<Record<string, string>> = Object.freeze({
   wal_level: 'logical',
+  max_connections: '200',
   max_replication_slots: '10',
   max_wal_senders: '10',
   listen_addresses: '127.0.0.1',

@@ -14,14 +14,15 @@ function processesNaming(text: string): string[] {
   return (spawnSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).stdout ?? '').split('\n').filter((line) => line.includes(text));
 }
 
-describeWithServers([], 'npm start: the demo on the embedded PostgreSQL', () => {
-  it('brings up Catalog and Search with no DATABASE_URL, keeps Search current, and stops everything on SIGINT with exit 0', async () => {
+describeWithServers([], 'npm start: the platform on the embedded PostgreSQL', () => {
+  it('brings up every service with no DATABASE_URL, runs the workload, keeps Search current, and stops everything on SIGINT with exit 0', async () => {
     const root = await mkdtemp(path.join(tmpdir(), 'datasync-start-test-'));
     await chmod(root, 0o755); // user postgres runs the server when the tests run as root
     const dataDir = path.join(root, 'postgres');
     const env: NodeJS.ProcessEnv = { ...process.env, DATASYNC_DATA_DIR: dataDir, DATASYNC_PROGRESS_SECONDS: '1', DATASYNC_DEMO_PRODUCTS: '20', DATASYNC_HTTP_PORT: '0' }; // any free port for the HTTP API
     delete env.DATABASE_URL;
     delete env.DATASYNC_TRANSPORT;
+    delete env.REDIS_URL;
     // `npm start` runs this file with tsx; node runs it directly here so SIGINT reaches it alone.
     const demo = spawn(process.execPath, ['--import', 'tsx', 'platform/main.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const output: string[] = [];
@@ -39,16 +40,17 @@ describeWithServers([], 'npm start: the demo on the embedded PostgreSQL', () => 
     try {
       // The first start runs initdb, which takes seconds (more on a busy machine).
       const [, url] = await printed(/^\s+database\s+(postgres:\/\/\S+)/, 'the database line', 90_000);
-      await printed(/search applied [1-9]/, 'a progress line with events applied in Search', 30_000);
+      await printed(/applied [1-9][\d,]* \(duplicate/, 'a progress line with events applied', 30_000);
+      await printed(/workload products [1-9].*orders [1-9]/, 'a progress line with products and orders from the workload', 60_000);
 
       const pool = new pg.Pool({ connectionString: url, max: 2 });
       try {
-        // With 20 products, changes and deletions follow the first creations within seconds.
+        // With 20 products, the workload deletes one now and then once the catalog has grown to them.
         await waitFor('a changed product in Catalog and a deleted one in Search', async () => {
           const { rows: [seen] } = await pool.query<{ changed: boolean; deleted: boolean }>(
             'SELECT EXISTS (SELECT 1 FROM catalog.products WHERE version > 1) AS changed, EXISTS (SELECT 1 FROM search.products WHERE deleted) AS deleted');
           return seen!.changed && seen!.deleted;
-        }, 60_000);
+        }, 120_000);
         const { rows: snapshot } = await pool.query<{ id: string; version: number }>('SELECT id, version FROM catalog.products');
         expect(snapshot.length).toBeGreaterThan(0);
         // Catalog keeps changing; every product it has now reaches Search at this version or a later one.
@@ -64,8 +66,8 @@ describeWithServers([], 'npm start: the demo on the embedded PostgreSQL', () => 
       demo.kill('SIGINT');
       const [code] = await exited;
       expect(code, output.join('\n')).toBe(0);
-      expect(output).toContain('datasync demo: Search has caught up with Catalog');
-      expect(output.at(-1)).toBe('datasync demo: stopped');
+      expect(output).toContain('datasync: every outbox is published and Search has caught up with Catalog');
+      expect(output.at(-1)).toBe('datasync: stopped');
       expect(processesNaming(dataDir)).toEqual([]);
       await expect(stat(path.join(dataDir, 'postmaster.pid'))).rejects.toMatchObject({ code: 'ENOENT' }); // a clean shutdown
 

@@ -1,78 +1,42 @@
 /**
- * Catalog: owns products. It changes them (the demo's workload) and publishes every change
- * through its outbox; its relay carries committed events to the broker in commit order.
+ * Catalog: owns products. It changes them on request (its HTTP API, which the platform's
+ * workload uses too) and publishes every change through its outbox, and shows each product with its price,
+ * stock and rating from copies of what Pricing, Warehouse and Review publish.
  *
- * Owns:      catalog.products (products.ts)
- * Publishes: catalog.product.created / updated / deleted (platform/contracts/catalog.ts)
- * Keeps a copy of: nothing yet.
+ * Owns:            catalog.products, catalog.deleted_products (tombstones) (products.ts)
+ * Publishes:       catalog.product.created / updated (v2, with the optional description) / deleted
+ * Keeps a copy of: pricing.price.updated → catalog.product_prices; warehouse.stock.changed →
+ *                  catalog.product_stock; review.review.moderated → catalog.product_ratings (copies.ts).
+ *                  An event about a product Catalog does not have is held and retried, then
+ *                  dead-lettered naming the product; one about a deleted product is dropped.
+ * Conflict rule:   version-based for all three copies (Pricing's, Warehouse's and Review's versions).
+ * Cache:           `catalog:product` (view.ts): GET /catalog/products/:id, dropped by every applied
+ *                  copy change and by Catalog's own updates and deletes.
  */
-import { startRelay, type OutboxRelay, type SqlPool } from 'datasync/postgres';
-import { createProducer, defineService, type Producer } from 'datasync/runtime';
-import type { Publisher } from 'datasync';
-import { productDescriptionColumn, productsTable } from './products.js';
-import { startWorkload, type Workload, type WorkloadStats } from './workload.js';
+import type { PlatformModule } from '../../host/module.js';
+import { catalogTopics } from '../../contracts/catalog.js';
+import { catalogAudit } from './audit.js';
+import { copyHandlers, copyTables } from './copies.js';
+import { productDescriptionColumn, productsTable, productViewTables } from './products.js';
+import { catalogRoutes } from './routes.js';
+import type { ProductView } from './view.js';
 
-export { createProduct, deleteProduct, updateProduct, type CatalogProduct, type NewProduct, type ProductChanges } from './products.js';
+export { createProduct, deleteProduct, updateProduct, type CatalogProduct, type NewProduct, type ProductChanges, type ViewChanged } from './products.js';
+export type { ProductView } from './view.js';
 
-/** The service: its name (envelope `source`), schema and tables. */
-export const catalog = defineService({
+/** The Catalog service. */
+export const catalogModule: PlatformModule = {
   name: 'catalog',
-  migrations: [productsTable, productDescriptionColumn],
-});
-
-/** Configuration of {@link startCatalog}. */
-export interface CatalogConfig {
-  readonly pool: SqlPool;
-  /** The database URL, for the relay's leader session. */
-  readonly databaseUrl: string;
-  /** Where the relay publishes. */
-  readonly publisher: Publisher;
-  /** Product changes per second of the demo's workload. */
-  readonly rate: number;
-  /** Run the demo's workload; default true. Without it products change only through the HTTP API. */
-  readonly workload?: boolean;
-  /** Products the catalog hovers around (created first, then changed and sometimes deleted); default 200. */
-  readonly products?: number;
-  /** A product change that failed (the workload goes on). */
-  readonly onError?: (error: unknown) => void;
-}
-
-/** Catalog running: its producer, its relay and its workload. */
-export interface RunningCatalog {
-  readonly producer: Producer;
-  readonly relay: OutboxRelay;
-  /** Changes committed by this run. */
-  stats(): WorkloadStats;
-  /** Stops changing products; the relay goes on publishing what was committed. */
-  stopChanges(): Promise<void>;
-  /** Stops changing products and stops the relay. Idempotent. */
-  close(): Promise<void>;
-}
-
-/** The workload of a catalog that changes only on request. */
-const idleWorkload: Workload = { stats: () => ({ created: 0, updated: 0, deleted: 0, written: 0 }), stop: async () => undefined };
-
-/** Starts Catalog's relay and workload; its tables must be migrated (`migrate(pool, catalog.schema, catalog.migrations)`). */
-export async function startCatalog(config: CatalogConfig): Promise<RunningCatalog> {
-  const producer = createProducer({ service: catalog.name, pool: config.pool });
-  const relay = await startRelay({ connectionString: config.databaseUrl, pool: config.pool, schema: catalog.schema, publisher: config.publisher });
-  let workload: Workload;
-  try {
-    workload = config.workload === false
-      ? idleWorkload
-      : await startWorkload({ producer, db: config.pool, rate: config.rate, targetProducts: config.products, onError: config.onError });
-  } catch (error) {
-    await relay.close();
-    throw error;
-  }
-  return {
-    producer,
-    relay,
-    stats: () => workload.stats(),
-    stopChanges: () => workload.stop(),
-    async close() {
-      await workload.stop();
-      await relay.close();
-    },
-  };
-}
+  summary: 'Owns products; shows each with its price, stock and rating (copies of Pricing, Warehouse and Review events), cached',
+  migrations: [productsTable, productDescriptionColumn, productViewTables, copyTables],
+  publishes: catalogTopics,
+  mount: '/catalog',
+  build(ctx) {
+    const cache = ctx.cache.open<ProductView>('catalog', 'product');
+    return {
+      handlers: copyHandlers(cache),
+      routes: catalogRoutes({ producer: ctx.producer, db: ctx.pool, cache, onError: ctx.onError }),
+    };
+  },
+  audit: catalogAudit,
+};

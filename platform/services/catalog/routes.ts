@@ -1,22 +1,27 @@
 import { Hono } from 'hono';
+import type { Cache } from 'datasync/cache';
+import type { SqlExecutor } from 'datasync/postgres';
 import type { Producer } from 'datasync/runtime';
 import { ApiError, invalidField, readJsonObject } from '../../http/errors.js';
-import { createProduct, deleteProduct, updateProduct, type NewProduct, type ProductChanges } from './products.js';
+import { checkFields, textField } from '../../http/fields.js';
+import { createProduct, deleteProduct, updateProduct, type NewProduct, type ProductChanges, type ViewChanged } from './products.js';
+import { cachedProductView, type ProductView } from './view.js';
 
 /**
- * Catalog's HTTP routes: create, change and delete products. Each request is one producer
+ * Catalog's HTTP routes: create, change, delete and show products. Each write is one producer
  * transaction (the row and its event commit together) through `createProduct`,
- * `updateProduct` and `deleteProduct`.
+ * `updateProduct` and `deleteProduct`, and drops the product's cached view.
  *
  *   POST   /catalog/products        {"sku", "name", "description"?}  → 201 the product
  *   PUT    /catalog/products/:id    any of those fields              → 200 the product (404 unknown id)
  *   DELETE /catalog/products/:id                                     → 204 (404 unknown id)
+ *   GET    /catalog/products/:id    → 200 the product with `price`, `prices`, `stock`, `rating` (view.ts),
+ *                                     header `x-cache: hit|miss` (404 unknown id)
  */
 
 const FIELDS = ['sku', 'name', 'description'] as const;
 const SKU_PATTERN = /^[A-Z0-9][A-Z0-9-]*$/;
-// The published catalog.product.* v1 schema takes 3 to 32 characters (^[A-Z0-9-]{3,32}$);
-// the API's own limit (64) would let through SKUs whose event could not be published.
+// The published catalog.product.* schema takes 3 to 32 characters (^[A-Z0-9-]{3,32}$).
 const SKU_MIN = 3;
 const SKU_MAX = 32;
 const NAME_MAX = 200;
@@ -29,44 +34,24 @@ function checkSku(value: unknown): string {
   return value;
 }
 
-function checkName(value: unknown): string {
-  if (typeof value !== 'string') throw invalidField('name', 'expected a string');
-  if (value.trim() === '') throw invalidField('name', 'must not be empty');
-  if (value.length > NAME_MAX) throw invalidField('name', `expected at most ${NAME_MAX} characters, got ${value.length}`);
-  return value;
-}
-
-function checkDescription(value: unknown): string {
-  if (typeof value !== 'string') throw invalidField('description', 'expected a string');
-  if (value.length > DESCRIPTION_MAX) throw invalidField('description', `expected at most ${DESCRIPTION_MAX} characters, got ${value.length}`);
-  return value;
-}
-
-function rejectUnknownFields(body: Record<string, unknown>): void {
-  const unknown = Object.keys(body).find((key) => !(FIELDS as readonly string[]).includes(key));
-  if (unknown !== undefined) throw invalidField(unknown, `unknown field (expected ${FIELDS.join(', ')})`, 'UNKNOWN_FIELD');
-}
-
 /** The body of `POST /catalog/products`; throws a 400 {@link ApiError} naming the first bad field. */
 export function parseNewProduct(body: Record<string, unknown>): NewProduct {
-  rejectUnknownFields(body);
-  if (body.sku === undefined) throw invalidField('sku', 'is required', 'MISSING_FIELD');
-  if (body.name === undefined) throw invalidField('name', 'is required', 'MISSING_FIELD');
+  checkFields(body, FIELDS, ['sku', 'name']);
   return {
     sku: checkSku(body.sku),
-    name: checkName(body.name),
-    ...(body.description === undefined ? {} : { description: checkDescription(body.description) }),
+    name: textField('name', body.name, NAME_MAX),
+    ...(body.description === undefined ? {} : { description: textField('description', body.description, DESCRIPTION_MAX) }),
   };
 }
 
 /** The body of `PUT /catalog/products/:id`: any of the fields, at least one. */
 export function parseProductChanges(body: Record<string, unknown>): ProductChanges {
-  rejectUnknownFields(body);
+  checkFields(body, FIELDS, []);
   if (FIELDS.every((field) => body[field] === undefined)) throw new ApiError(400, 'NOTHING_TO_CHANGE', `body: expected at least one of ${FIELDS.join(', ')}`, 'body');
   return {
     ...(body.sku === undefined ? {} : { sku: checkSku(body.sku) }),
-    ...(body.name === undefined ? {} : { name: checkName(body.name) }),
-    ...(body.description === undefined ? {} : { description: checkDescription(body.description) }),
+    ...(body.name === undefined ? {} : { name: textField('name', body.name, NAME_MAX) }),
+    ...(body.description === undefined ? {} : { description: textField('description', body.description, DESCRIPTION_MAX) }),
   };
 }
 
@@ -83,9 +68,20 @@ function notFound(id: string): ApiError {
   return new ApiError(404, 'PRODUCT_NOT_FOUND', `no product with id ${JSON.stringify(id)}`);
 }
 
-/** Catalog's routes, to mount at `/catalog`. `producer` is the running Catalog's. */
-export function catalogRoutes(deps: { readonly producer: Producer }): Hono {
+/** What Catalog's routes use. */
+export interface CatalogRoutesDeps {
+  readonly producer: Producer;
+  readonly db: SqlExecutor;
+  /** The `catalog:product` cache of product views. */
+  readonly cache: Cache<ProductView>;
+  /** A cache that failed on a read or fill (the request is served from the database). */
+  readonly onError: (error: unknown) => void;
+}
+
+/** Catalog's routes, to mount at `/catalog`. */
+export function catalogRoutes(deps: CatalogRoutesDeps): Hono {
   const routes = new Hono();
+  const viewChanged: ViewChanged = (id, viewVersion) => deps.cache.invalidate(id, viewVersion);
 
   routes.post('/products', async (c) => {
     const input = parseNewProduct(await readJsonObject(c));
@@ -93,17 +89,26 @@ export function catalogRoutes(deps: { readonly producer: Producer }): Hono {
     return c.json(product, 201);
   });
 
+  routes.get('/products/:id', async (c) => {
+    const id = c.req.param('id');
+    const found = await cachedProductView(deps.db, deps.cache, id, deps.onError);
+    if (!found) throw notFound(id);
+    c.header('x-cache', found.cache);
+    return c.json(found.view, 200);
+  });
+
   routes.put('/products/:id', async (c) => {
     const id = c.req.param('id');
     const changes = parseProductChanges(await readJsonObject(c));
-    const product = await deps.producer.transaction((tx) => updateProduct(tx, id, changes)).catch((error: unknown) => { throw skuConflict(error, changes.sku); });
+    const product = await deps.producer.transaction((tx) => updateProduct(tx, id, changes, viewChanged))
+      .catch((error: unknown) => { throw skuConflict(error, changes.sku); });
     if (!product) throw notFound(id);
     return c.json(product, 200);
   });
 
   routes.delete('/products/:id', async (c) => {
     const id = c.req.param('id');
-    const deleted = await deps.producer.transaction((tx) => deleteProduct(tx, id));
+    const deleted = await deps.producer.transaction((tx) => deleteProduct(tx, id, viewChanged));
     if (!deleted) throw notFound(id);
     return c.body(null, 204);
   });

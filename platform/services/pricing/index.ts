@@ -1,41 +1,43 @@
 /**
- * Pricing: owns prices. It changes them on request (the HTTP API) and publishes every change
- * through its outbox; its relay carries committed events to the broker in commit order.
+ * Pricing: owns prices. It sets list prices on request (the HTTP API) and sells at the list
+ * price less the best active promotion; every change, whether from the API or from a promotion
+ * or stock event, is published through its outbox.
  *
- * Owns:      pricing.prices (prices.ts)
- * Publishes: pricing.price.updated (platform/contracts/pricing.ts)
- * Keeps a copy of: nothing yet (promotions and stock, which the contract says feed the price, join later).
+ * Owns:            pricing.prices (prices.ts): list price, selling price, promotion, version per product and currency
+ * Publishes:       pricing.price.updated (platform/contracts/pricing.ts)
+ * Keeps a copy of: promotion.promotion.created / updated / deleted → pricing.promotions;
+ *                  warehouse.stock.changed → pricing.stock (copies.ts). Each applied change re-prices
+ *                  the products it affects and publishes their prices in the consumer's transaction.
+ *                  Rule: a product with 0 units available is sold at its list price. Prices for
+ *                  products Catalog does not know are accepted (Pricing keeps no product copy).
+ * Conflict rule:   version-based for both copies (Promotion's and Warehouse's versions).
+ * Cache:           `pricing:price` (view.ts): GET /pricing/prices/:productId, dropped by price writes,
+ *                  re-pricing and stock changes.
  */
-import type { Publisher } from 'datasync';
-import { startRelay, type OutboxRelay, type SqlPool } from 'datasync/postgres';
-import { createProducer, defineService, type Producer } from 'datasync/runtime';
-import { pricesTable } from './prices.js';
+import type { PlatformModule } from '../../host/module.js';
+import { pricingTopics } from '../../contracts/pricing.js';
+import { pricingAudit } from './audit.js';
+import { copyHandlers, copyTables } from './copies.js';
+import { pricesTable, sellingPriceColumns } from './prices.js';
+import { pricingRoutes } from './routes.js';
+import { PriceViews, type PriceView } from './view.js';
 
 export { setPrice, type Price, type PriceChange } from './prices.js';
+export type { PriceView } from './view.js';
 
-/** The service: its name (envelope `source`), schema and tables. */
-export const pricing = defineService({ name: 'pricing', migrations: [pricesTable] });
-
-/** Configuration of {@link startPricing}. */
-export interface PricingConfig {
-  readonly pool: SqlPool;
-  /** The database URL, for the relay's leader session. */
-  readonly databaseUrl: string;
-  /** Where the relay publishes. */
-  readonly publisher: Publisher;
-}
-
-/** Pricing running: its producer (for the HTTP API) and its relay. */
-export interface RunningPricing {
-  readonly producer: Producer;
-  readonly relay: OutboxRelay;
-  /** Stops the relay. */
-  close(): Promise<void>;
-}
-
-/** Starts Pricing's relay; its tables must be migrated (`migrate(pool, pricing.schema, pricing.migrations)`). */
-export async function startPricing(config: PricingConfig): Promise<RunningPricing> {
-  const producer = createProducer({ service: pricing.name, pool: config.pool });
-  const relay = await startRelay({ connectionString: config.databaseUrl, pool: config.pool, schema: pricing.schema, publisher: config.publisher });
-  return { producer, relay, close: () => relay.close() };
-}
+/** The Pricing service. */
+export const pricingModule: PlatformModule = {
+  name: 'pricing',
+  summary: 'Owns prices; sells at the list price less the best active promotion (copies of Promotion and Warehouse events), cached',
+  migrations: [pricesTable, sellingPriceColumns, copyTables],
+  publishes: pricingTopics,
+  mount: '/pricing',
+  build(ctx) {
+    const views = new PriceViews(ctx.cache.open<PriceView>('pricing', 'price'), ctx.onError);
+    return {
+      handlers: copyHandlers(ctx.producer, views),
+      routes: pricingRoutes({ producer: ctx.producer, db: ctx.pool, views }),
+    };
+  },
+  audit: pricingAudit,
+};

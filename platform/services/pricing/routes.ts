@@ -1,58 +1,60 @@
 import { Hono } from 'hono';
+import type { SqlExecutor } from 'datasync/postgres';
 import type { Producer } from 'datasync/runtime';
-import { invalidField, readJsonObject } from '../../http/errors.js';
+import { ApiError, readJsonObject } from '../../http/errors.js';
+import { amountField, checkFields, currencyField, uuidField } from '../../http/fields.js';
+import { priceUpdated } from '../../contracts/pricing.js';
 import { setPrice, type PriceChange } from './prices.js';
+import type { PriceViews } from './view.js';
 
 /**
  * Pricing's HTTP routes. Each write is one producer transaction (the row and its
- * `pricing.price.updated` event commit together) through `setPrice`.
+ * `pricing.price.updated` event commit together) through `setPrice`, and drops the product's
+ * cached prices.
  *
- *   PUT /pricing/prices/:productId  {"amount": "19.99", "currency": "EUR"}  → 200 {productId, amount, currency, version}
+ *   PUT /pricing/prices/:productId  {"amount": "19.99", "currency": "EUR"}
+ *       → 200 {productId, currency, amount (selling price), listAmount, promotionId?, version}
+ *   GET /pricing/prices/:productId  → 200 {productId, version, prices: [...], stock: {available} | null},
+ *       header `x-cache: hit|miss` (404 PRICE_NOT_FOUND when the product has no price)
  */
 
 const FIELDS = ['amount', 'currency'] as const;
-/** The published `amount` schema (fields.ts): a decimal string, never negative, at most 4 decimals. */
-const AMOUNT_PATTERN = /^\d+(\.\d{1,4})?$/;
-/** Digits before the decimal point the API takes (PostgreSQL's numeric would take more; no price needs them). */
-const AMOUNT_MAX_INTEGER_DIGITS = 12;
-const CURRENCY_PATTERN = /^[A-Z]{3}$/;
-const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-function checkAmount(value: unknown): string {
-  if (typeof value !== 'string') throw invalidField('amount', `expected a decimal string such as "19.99", got ${JSON.stringify(value)}`);
-  if (value.startsWith('-')) throw invalidField('amount', `must not be negative, got ${JSON.stringify(value)}`);
-  if (!AMOUNT_PATTERN.test(value)) throw invalidField('amount', `expected a decimal string with at most 4 decimals such as "19.99", got ${JSON.stringify(value)}`);
-  if (value.split('.')[0]!.length > AMOUNT_MAX_INTEGER_DIGITS) throw invalidField('amount', `expected at most ${AMOUNT_MAX_INTEGER_DIGITS} digits before the decimal point`);
-  return value;
-}
-
-function checkCurrency(value: unknown): string {
-  if (typeof value !== 'string' || !CURRENCY_PATTERN.test(value)) throw invalidField('currency', `expected an ISO 4217 code of three upper-case letters such as "EUR", got ${JSON.stringify(value)}`);
-  return value;
-}
-
-/** The path's product id; 400 naming `productId` unless it is a UUID (the published events carry UUIDs). */
-function checkProductId(value: string): string {
-  if (!UUID_PATTERN.test(value)) throw invalidField('productId', `expected a product id (a UUID), got ${JSON.stringify(value)}`);
-  return value.toLowerCase();
-}
 
 /** The body of `PUT /pricing/prices/:productId`; throws a 400 ApiError naming the first bad field. */
 export function parsePriceChange(body: Record<string, unknown>): PriceChange {
-  const unknown = Object.keys(body).find((key) => !(FIELDS as readonly string[]).includes(key));
-  if (unknown !== undefined) throw invalidField(unknown, `unknown field (expected ${FIELDS.join(', ')})`, 'UNKNOWN_FIELD');
-  for (const field of FIELDS) if (body[field] === undefined) throw invalidField(field, 'is required', 'MISSING_FIELD');
-  return { amount: checkAmount(body.amount), currency: checkCurrency(body.currency) };
+  checkFields(body, FIELDS);
+  return { amount: amountField('amount', body.amount), currency: currencyField('currency', body.currency) };
 }
 
-/** Pricing's routes, to mount at `/pricing`. `producer` is the running Pricing's. */
-export function pricingRoutes(deps: { readonly producer: Producer }): Hono {
+/** What Pricing's routes use. */
+export interface PricingRoutesDeps {
+  readonly producer: Producer;
+  readonly db: SqlExecutor;
+  readonly views: PriceViews;
+}
+
+/** Pricing's routes, to mount at `/pricing`. */
+export function pricingRoutes(deps: PricingRoutesDeps): Hono {
   const routes = new Hono();
+
   routes.put('/prices/:productId', async (c) => {
-    const productId = checkProductId(c.req.param('productId'));
+    const productId = uuidField('productId', c.req.param('productId'));
     const change = parsePriceChange(await readJsonObject(c));
-    const price = await deps.producer.transaction((tx) => setPrice(tx, productId, change));
+    const price = await deps.producer.transaction(async (tx) => {
+      const written = await setPrice(tx, (data) => tx.publish(priceUpdated, data), productId, change);
+      await deps.views.changed(tx, productId);
+      return written;
+    });
     return c.json(price, 200);
   });
+
+  routes.get('/prices/:productId', async (c) => {
+    const productId = uuidField('productId', c.req.param('productId'));
+    const found = await deps.views.get(deps.db, productId);
+    if (!found) throw new ApiError(404, 'PRICE_NOT_FOUND', `productId: no price for product ${productId}`, 'productId');
+    c.header('x-cache', found.cache);
+    return c.json(found.view, 200);
+  });
+
   return routes;
 }
