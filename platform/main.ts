@@ -5,7 +5,7 @@
  * `datasync start`; the flags are the same (see platform/README.md):
  *
  *   --port <n>          HTTP API port (default 4300, or DATASYNC_HTTP_PORT; 0 = a free one)
- *   --rate <n>          workload changes a second (default 20)
+ *   --rate <n>          workload requests a second (default 20; none with --service unless given)
  *   --no-workload       no workload: data changes only through the API
  *   --service <name>    run only this service (repeatable)
  *   --transport <spec>  postgres, redis://…, nats://…, amqp://…
@@ -28,12 +28,10 @@ try {
   });
   code = await runPlatform({
     port: resolveHttpPort(flags.port),
-    rate: flags['no-workload'] ? 0 : parsePositiveNumber('--rate', flags.rate ?? process.env.DATASYNC_DEMO_RATE ?? '20'),
-    products: process.env.DATASYNC_DEMO_PRODUCTS ? Math.round(parsePositiveNumber('DATASYNC_DEMO_PRODUCTS', process.env.DATASYNC_DEMO_PRODUCTS)) : undefined,
+    rate: flags['no-workload'] ? 0 : flags.rate === undefined ? undefined : parsePositiveNumber('--rate', flags.rate),
     services: flags.service,
     transport: flags.transport,
     database: flags.database,
-    progressSeconds: parsePositiveNumber('DATASYNC_PROGRESS_SECONDS', process.env.DATASYNC_PROGRESS_SECONDS || '5'),
     say, complain,
   });
 } catch (error) {

@@ -18,7 +18,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { CloudEvent, Transport } from 'datasync';
-import type { AnyTopic } from 'datasync/core';
+import { ConfigurationError, type AnyTopic } from 'datasync/core';
 import { DeadLetterStore, type SqlExecutor } from 'datasync/postgres';
 import { connectTransport } from 'datasync/transports';
 import type { AuditApi, ModuleAudit, PlatformModule } from '../host/module.js';
@@ -65,13 +65,14 @@ export interface AuditOptions {
   readonly services?: readonly string[];
   /** How long one probe waits for what it expects; default 20 s. */
   readonly timeoutMs?: number;
-  /** How long the duplicate probe watches for a second effect; default 2 s. */
-  readonly settleMs?: number;
   /** Probes run at once; default 4. */
   readonly concurrency?: number;
   /** A line per finished row, for progress on a terminal. */
   readonly onRow?: (row: AuditRow, done: number, total: number) => void;
 }
+
+/** How long one request of a probe to a service's API may take. */
+const REQUEST_TIMEOUT_MS = 10_000;
 
 /** Thrown inside a probe: the cell fails with this message. */
 class ProbeFailed extends Error {}
@@ -109,7 +110,7 @@ function apiFor(urls: ReadonlyMap<string, string>): AuditApi {
       if (!base) throw new ProbeFailed(`the ${service} service is not running (no instance in platform.instances), so ${method} ${path} cannot be made`);
       const response = await fetch(new URL(path, base), {
         method, headers: body === undefined ? undefined : { 'content-type': 'application/json' },
-        body: body === undefined ? undefined : JSON.stringify(body),
+        body: body === undefined ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
       });
       const text = await response.text();
       let parsed: unknown = text;
@@ -142,7 +143,6 @@ interface ProbeContext {
   readonly api: AuditApi;
   readonly transport: Transport;
   readonly timeoutMs: number;
-  readonly settleMs: number;
   readonly running: ReadonlySet<string>;
   readonly discard: (schema: string, id: string) => Promise<void>;
   /** Every probe event put on the transport, to clean up after (its other subscribers see it too). */
@@ -174,7 +174,7 @@ async function probeProducer(module: PlatformModule, audit: ModuleAudit, ctx: Pr
     return rows[0]?.event_id;
   });
   const subscribers = topic.subscribers.filter((name: string) => ctx.running.has(name));
-  if (subscribers.length === 0) return pass(`${topic.name} ${eventId} written to ${module.name}'s outbox (no subscriber of it runs here to see it consumed)`);
+  if (subscribers.length === 0) throw new ProbeFailed(`${topic.name} ${eventId} is in ${module.name}'s outbox, but none of its subscribers (${topic.subscribers.join(', ')}) runs, so nothing can show it published and consumed`);
   const started = Date.now();
   const consumer = await until(`${topic.name} ${eventId} processed by ${subscribers.join(' or ')}`, ctx.timeoutMs, async () => {
     for (const name of subscribers) if (await processedBy(ctx.db, name, eventId)) return name;
@@ -216,12 +216,16 @@ async function probeConsumer(module: PlatformModule, audit: ModuleAudit, ctx: Pr
       : fail(`${topic.name} processed, but its effect is there ${effects} times (expected 1)`);
     try {
       await publish(event);
-      await delay(ctx.settleMs);
+      // the service says when it settled the second delivery, and how (processing a duplicate commits nothing to see)
+      const outcomes = await until(`${service} settling the second delivery of ${event.id}`, ctx.timeoutMs, async () => {
+        const reply = await ctx.api.request(service, 'GET', `/platform/consumers/${service}/events/${event.id}`);
+        const seen = reply.status === 200 ? (reply.body as { outcomes: string[] }).outcomes : [];
+        return seen.length >= 2 ? seen : undefined;
+      });
       const after = await probe.effects(ctx.db, data);
-      const letter = await deadLetterOf(ctx.db, service, event.id);
-      cells.idempotency = after === 1 && !letter
-        ? pass(`the same ${topic.name} event delivered again → still one effect`)
-        : fail(`after a second delivery the effect is there ${after} times${letter ? ` and it was dead-lettered (${letter.reason})` : ''}`);
+      cells.idempotency = after === 1 && outcomes[1] === 'duplicate'
+        ? pass(`the same ${topic.name} event delivered again → settled as ${outcomes[1]}, still one effect`)
+        : fail(`after a second delivery (settled as ${outcomes[1]}) the effect is there ${after} times`);
     } catch (error) {
       cells.idempotency = fail((error as Error).message);
     }
@@ -356,6 +360,9 @@ async function cleanUpAfterProbes(ctx: ProbeContext): Promise<number> {
 /** Runs every probe against the running platform and returns the table. */
 export async function runAudit(options: AuditOptions): Promise<AuditReport> {
   const started = Date.now();
+  for (const name of options.services ?? []) {
+    if (!SEED_ROWS.some((row) => row.service === name)) throw new ConfigurationError('--service', name, `a service of the seed's table: ${SEED_ROWS.map((row) => row.service).join(', ')}`);
+  }
   const { urls, transport: registered } = await readInstances(options.db);
   if (urls.size === 0) {
     throw new Error('no running platform found: platform.instances in this database lists no service with a recent heartbeat (start it with npm start or datasync start, and give audit the same --database)');
@@ -365,7 +372,7 @@ export async function runAudit(options: AuditOptions): Promise<AuditReport> {
   let discarded = 0;
   const ctx: ProbeContext = {
     db: options.db, api: apiFor(urls), transport, running: new Set(urls.keys()), published: [],
-    timeoutMs: options.timeoutMs ?? 20_000, settleMs: options.settleMs ?? 2_000,
+    timeoutMs: options.timeoutMs ?? 20_000,
     discard: async (schema, id) => {
       if (await new DeadLetterStore(schema).discard(options.db, id)) discarded += 1;
     },

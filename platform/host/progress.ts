@@ -61,15 +61,16 @@ export interface Progress {
 }
 
 /**
- * Products whose Search copy is not current: a product Search lacks or holds at another
- * version, plus copies of deleted products not yet marked deleted.
+ * Products whose Search copy is not current: a product Catalog has that Search lacks or holds
+ * at another version, plus a product Catalog deleted that Search still shows. (Products Search
+ * has that Catalog never had, such as the audit's probe events, are not behind anything.)
  */
 export async function productsBehind(db: SqlExecutor): Promise<number> {
   const { rows } = await db.query<{ behind: number }>(
     `SELECT (SELECT count(*) FROM catalog.products c LEFT JOIN search.products s ON s.id = c.id
              WHERE s.version IS DISTINCT FROM c.version)
-          + (SELECT count(*) FROM search.products s
-             WHERE NOT s.deleted AND NOT EXISTS (SELECT 1 FROM catalog.products c WHERE c.id = s.id)) AS behind`,
+          + (SELECT count(*) FROM catalog.deleted_products d JOIN search.products s ON s.id = d.id
+             WHERE NOT s.deleted) AS behind`,
   );
   return Number(rows[0]?.behind ?? 0);
 }

@@ -7,12 +7,14 @@
  */
 import { hostname } from 'node:os';
 import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import type { Transport } from 'datasync';
 import { ConfigurationError } from 'datasync/core';
 import type { CacheProvider } from 'datasync/cache';
 import { migrate, startRelay, type Migration, type OutboxRelay, type SqlPool } from 'datasync/postgres';
-import { createProducer, defineService, startConsumer, type Consumer, type ConsumerHooks, type Producer, type SettledInfo } from 'datasync/runtime';
+import { createProducer, defineService, startConsumer, type Consumer, type ConsumerHooks, type Outcome, type Producer, type SettledInfo } from 'datasync/runtime';
 import { v5 as uuidv5 } from 'uuid';
+import { platformServices } from '../contracts/index.js';
 import { systemErrorReported } from '../contracts/notification.js';
 import { ApiError, errorResponse } from '../http/errors.js';
 import { startHttpServer, type HttpServer } from '../http/server.js';
@@ -56,6 +58,15 @@ async function reportDeadLetter(pool: SqlPool, producer: Producer, service: stri
   }, { causationId: event.id }));
 }
 
+/** Largest request body the API reads (no route needs more; it keeps every event well below every transport's payload limit). */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/** How long a call to another service's API may take. */
+const SERVICE_CALL_TIMEOUT_MS = 10_000;
+
+/** Settled outcomes remembered per consuming service, for `GET /platform/consumers/:service/events/:id` (the audit's duplicate probe). */
+const REMEMBERED_SETTLES = 2_000;
+
 /** How often an instance refreshes its row; a row older than three of these is not used. */
 const HEARTBEAT_MS = 5_000;
 
@@ -66,7 +77,7 @@ export interface PlatformConfig {
   /** For the relays' leader sessions. */
   readonly databaseUrl: string;
   readonly transport: Transport;
-  /** What `datasync audit` and other processes are told the transport is (a spec without secrets). */
+  /** The transport spec, registered in platform.instances for `datasync audit` (like DATABASE_URL, it may hold credentials: the table is as private as the database). */
   readonly transportName: string;
   readonly cache: CacheProvider;
   /** HTTP port (0 = a free one). */
@@ -106,16 +117,29 @@ function serviceDirectory(local: ReadonlySet<string>, app: () => Hono, pool: Sql
         [service, (3 * HEARTBEAT_MS) / 1_000],
       );
       if (!rows[0]) throw new Error(`no running instance of the ${service} service answers (none registered in platform.instances in the last ${(3 * HEARTBEAT_MS) / 1_000} s); start it with: datasync start --service ${service}`);
-      return fetch(new URL(path, rows[0].url), init);
+      return fetch(new URL(path, rows[0].url), { ...init, signal: init?.signal ?? AbortSignal.timeout(SERVICE_CALL_TIMEOUT_MS) });
     },
   };
+}
+
+/** Whether `service` reports its dead letters: the platform's topology lets it publish system errors. */
+function reportsDeadLetters(service: string): boolean {
+  return platformServices.some((declared) => declared.name === service && declared.publishes.includes(systemErrorReported));
+}
+
+/** Records an outcome of `eventId`, keeping the last {@link REMEMBERED_SETTLES} event ids. */
+function remember(seen: Map<string, Outcome[]>, eventId: string, outcome: Outcome): void {
+  const outcomes = seen.get(eventId) ?? [];
+  seen.delete(eventId);
+  seen.set(eventId, [...outcomes, outcome]);
+  if (seen.size > REMEMBERED_SETTLES) seen.delete(seen.keys().next().value!);
 }
 
 /** Migrates, builds and starts `config.modules`; on failure stops what started and rethrows. */
 export async function startPlatform(config: PlatformConfig): Promise<RunningPlatform> {
   const names = new Set<string>();
   for (const module of config.modules) {
-    if (names.has(module.name)) throw new ConfigurationError('modules', module.name, 'each service once');
+    if (names.has(module.name)) throw new ConfigurationError('--service', module.name, 'each service once');
     names.add(module.name);
   }
   await migrate(config.pool, 'platform', [instancesTable]);
@@ -131,19 +155,40 @@ export async function startPlatform(config: PlatformConfig): Promise<RunningPlat
   let heartbeat: NodeJS.Timeout | undefined;
   const instanceIds: string[] = [];
 
+  const settles = new Map<string, Map<string, Outcome[]>>(); // service → event id → outcomes, most recent last
+
+  /** Runs every step even when one fails; each failure is reported, the first rethrown at the end. */
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> => (stopped ??= (async () => {
     clearInterval(heartbeat);
-    await http?.close();
-    for (const consumer of consumers) await consumer.close();
-    for (const relay of relays) await relay.close();
-    for (const service of built) await service.close?.();
-    if (instanceIds.length > 0) await config.pool.query('DELETE FROM platform.instances WHERE id = ANY($1)', [instanceIds]).catch(() => undefined);
+    const failures: unknown[] = [];
+    const attempt = async (what: string, step: () => Promise<unknown> | undefined): Promise<void> => {
+      try {
+        await step();
+      } catch (error) {
+        failures.push(error);
+        config.onError(error, `stopping: ${what}`);
+      }
+    };
+    // other processes stop calling this one first; then nothing new arrives over HTTP; modules
+    // flush what they buffered (the Gateway's page views) while consumers and relays still run
+    if (instanceIds.length > 0) await attempt('leaving platform.instances', () => config.pool.query('DELETE FROM platform.instances WHERE id = ANY($1)', [instanceIds]));
+    await attempt('closing the HTTP server', () => http?.close());
+    for (const [index, service] of built.entries()) await attempt(`closing ${config.modules[index]!.name}`, () => service.close?.());
+    for (const consumer of consumers) await attempt(`stopping ${consumer.service.name}'s consumer`, () => consumer.close());
+    for (const relay of relays) await attempt('stopping a relay', () => relay.close());
+    if (failures.length > 0) throw failures[0];
   })());
 
   try {
+    app.use('*', bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: (c) => errorResponse(c, new ApiError(413, 'BODY_TOO_LARGE', `body: larger than ${MAX_BODY_BYTES / 1024} KiB; send less`, 'body')),
+    }));
+    const producers = new Map<string, Producer>();
     for (const module of config.modules) {
       const producer = createProducer({ service: module.name, pool: config.pool });
+      producers.set(module.name, producer);
       const parts = module.build({
         pool: config.pool, producer, cache: config.cache, services: directory,
         onError: (error) => config.onError(error, module.name),
@@ -159,8 +204,11 @@ export async function startPlatform(config: PlatformConfig): Promise<RunningPlat
       if (!parts.built.handlers?.length) continue;
       const service = defineService({ name: module.name, migrations: module.migrations, handlers: parts.built.handlers });
       const extra = config.hooks?.(module.name);
-      const reports = systemErrorReported.publishers.includes(module.name) && module.publishes.includes(systemErrorReported);
-      const producer = reports ? createProducer({ service: module.name, pool: config.pool }) : undefined;
+      const producer = producers.get(module.name)!;
+      const reports = reportsDeadLetters(module.name);
+      const publishes = module.publishes.length > 0;
+      const seen = new Map<string, Outcome[]>();
+      settles.set(module.name, seen);
       const consumer = await startConsumer(service, {
         pool: config.pool, transport: config.transport, migrate: false,
         hooks: {
@@ -168,7 +216,10 @@ export async function startPlatform(config: PlatformConfig): Promise<RunningPlat
           onError: (error, { topic }) => config.onError(error, `${module.name} consuming ${topic}`),
           onSettled: (info) => {
             extra?.onSettled?.(info);
-            if (producer && info.outcome === 'dead_lettered' && info.event) {
+            if (info.event) remember(seen, info.event.id, info.outcome);
+            // a handler may have published with publishWithin: wake the relay now that it committed
+            if (publishes && info.outcome === 'applied') producer.notifier.notify();
+            if (reports && info.outcome === 'dead_lettered' && info.event) {
               reportDeadLetter(config.pool, producer, module.name, info).catch((error: unknown) => config.onError(error, `${module.name} reporting a dead letter`));
             }
           },
@@ -187,6 +238,11 @@ export async function startPlatform(config: PlatformConfig): Promise<RunningPlat
       running.set(module.name, { ...running.get(module.name)!, relay });
     }
 
+    app.get('/platform/consumers/:service/events/:eventId', (c) => {
+      const seen = settles.get(c.req.param('service'));
+      if (!seen) throw new ApiError(404, 'NOT_FOUND', `service: ${c.req.param('service')} consumes nothing in this process`, 'service');
+      return c.json({ outcomes: seen.get(c.req.param('eventId')) ?? [] });
+    });
     app.get('/platform/services', (c) => c.json({ services: [...running.values()].map(({ module }) => ({ name: module.name, summary: module.summary, mount: module.mount ?? `/${module.name}` })) }));
     app.notFound((c) => errorResponse(c, new ApiError(404, 'NOT_FOUND', `no route ${c.req.method} ${c.req.path}`)));
     app.onError((error, c) => {
@@ -211,7 +267,7 @@ export async function startPlatform(config: PlatformConfig): Promise<RunningPlat
     }, HEARTBEAT_MS);
     heartbeat.unref();
   } catch (error) {
-    await stop().catch(() => undefined);
+    await stop().catch(() => undefined); // each failure was reported through onError
     throw error;
   }
   return { url: http.url, services: running, directory, stop };

@@ -29,11 +29,15 @@ export interface StartOptions {
   readonly services?: readonly string[];
   /** HTTP port; 0 = a free one. */
   readonly port: number;
-  /** Workload changes a second; 0 = none. */
-  readonly rate: number;
-  /** Products the workload's catalog hovers around; default 50. */
+  /**
+   * Workload requests a second; 0 = none. Default `DATASYNC_DEMO_RATE`, else 20 when every
+   * service runs here and none when `services` names some (a process of a few services would
+   * send most of its requests to other processes).
+   */
+  readonly rate?: number;
+  /** Products the workload's catalog hovers around; default `DATASYNC_DEMO_PRODUCTS`, else 50. */
   readonly products?: number;
-  /** Seconds between progress lines. */
+  /** Seconds between progress lines; default `DATASYNC_PROGRESS_SECONDS`, else 5. */
   readonly progressSeconds?: number;
   /** `REDIS_URL`: caches in Redis instead of in-process. */
   readonly redisUrl?: string;
@@ -41,6 +45,9 @@ export interface StartOptions {
   readonly say: (line: string) => void;
   readonly complain: (line: string) => void;
 }
+
+/** Workload requests a second when all services run in one process and no rate is given. */
+export const DEFAULT_RATE = 20;
 
 /** How long shutdown waits for the copies to apply what the owners committed. */
 const CATCH_UP_MS = 10_000;
@@ -126,12 +133,16 @@ export async function runPlatform(options: StartOptions): Promise<number> {
       writeFileSync(file, `${JSON.stringify({ databaseUrl: database.url, httpUrl: platform.url, transport: transportSpec, pid: process.pid }, null, 2)}\n`);
       runtimeFileWritten = file;
     }
-    if (options.rate > 0) workload = startWorkload({ directory: platform.directory, rate: options.rate, products: options.products, onError: (error) => complain(`datasync: workload: ${(error as Error).message}`) });
+    const envRate = process.env.DATASYNC_DEMO_RATE ? parsePositiveNumber('DATASYNC_DEMO_RATE', process.env.DATASYNC_DEMO_RATE) : undefined;
+    const rate = options.rate ?? envRate ?? (all ? DEFAULT_RATE : 0);
+    const products = options.products ?? (process.env.DATASYNC_DEMO_PRODUCTS ? Math.max(1, Math.round(parsePositiveNumber('DATASYNC_DEMO_PRODUCTS', process.env.DATASYNC_DEMO_PRODUCTS))) : undefined);
+    const progressSeconds = options.progressSeconds ?? parsePositiveNumber('DATASYNC_PROGRESS_SECONDS', process.env.DATASYNC_PROGRESS_SECONDS || '5');
+    if (rate > 0) workload = startWorkload({ directory: platform.directory, rate, products, onError: (error) => complain(`datasync: workload: ${(error as Error).message}`) });
 
     const embedded = database.embedded;
     const url = embedded ? `'${database.url}'` : '"$DATABASE_URL"';
     say('');
-    say(`datasync: ${all ? `the platform's ${modules.length} services` : modules.map((m) => m.name).join(', ')} running${workload ? `, with a workload of ${options.rate} changes a second (products, prices, stock, orders)` : ''}.`);
+    say(`datasync: ${all ? `the platform's ${modules.length} services` : modules.map((m) => m.name).join(', ')} running${workload ? `, with a workload of ${rate} changes a second (products, prices, stock, orders)` : ''}.`);
     say(`  http api      ${platform.url}  (GET ${platform.url}/platform/services lists the services and their routes)`);
     say(`  try           curl -X POST ${platform.url}/catalog/products -d '{"sku":"KET-1","name":"Kettle"}'; curl '${platform.url}/search?q=kettle'; curl ${platform.url}/products/<id>`);
     say(`  database      ${embedded ? `${database.url}  (embedded PostgreSQL, data in ${shortPath(embedded.dataDir)})` : 'DATABASE_URL'}`);
@@ -150,7 +161,7 @@ export async function runPlatform(options: StartOptions): Promise<number> {
       if (reporting) return;
       reporting = true;
       report().catch((error: unknown) => complain(`datasync: progress: ${(error as Error).message}`)).finally(() => { reporting = false; });
-    }, (options.progressSeconds ?? 5) * 1_000);
+    }, progressSeconds * 1_000);
 
     if (!stopRequested.signal.aborted) await new Promise((resolve) => stopRequested.signal.addEventListener('abort', resolve, { once: true }));
     clearInterval(progressTimer);

@@ -61,6 +61,10 @@ export function resolveCacheConfig(config: CacheConfig = {}): ResolvedCacheConfi
   if (resolved.redisUrl !== undefined && !/^rediss?:\/\//.test(resolved.redisUrl)) {
     throw new ConfigurationError('cache.redisUrl', resolved.redisUrl, 'a redis:// or rediss:// URL');
   }
+  // ioredis lets a database in the URL override the per-service one, which would put every service in one DB
+  if (resolved.redisUrl !== undefined && /^rediss?:\/\/[^/]*\/\d+/.test(resolved.redisUrl)) {
+    throw new ConfigurationError('cache.redisUrl', resolved.redisUrl.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@'), 'a Redis URL without a database number: each service uses its own DB (dbNumbers)');
+  }
   if (!Number.isSafeInteger(resolved.maxEntries) || resolved.maxEntries < 1) throw new ConfigurationError('cache.maxEntries', resolved.maxEntries, 'a positive integer');
   for (const [service, db] of Object.entries(resolved.dbNumbers)) {
     if (!Number.isSafeInteger(db) || db < 0) throw new ConfigurationError(`cache.dbNumbers.${service}`, db, 'a Redis DB number (an integer from 0)');

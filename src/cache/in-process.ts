@@ -34,7 +34,9 @@ class InProcessCache<T> implements Cache<T> {
   async fill(key: string, value: T, version: number): Promise<boolean> {
     checkVersion(this.name, version);
     const floor = this.#floors.get(key);
-    if (floor !== undefined && version < floor) {
+    const current = this.#entries.peek(key);
+    // the floor refuses what an invalidation replaced; the entry, what a newer fill replaced (if the floor was evicted)
+    if ((floor !== undefined && version < floor) || (current !== undefined && version < current.version)) {
       this.#refusedFills += 1;
       return false;
     }

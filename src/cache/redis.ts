@@ -21,6 +21,8 @@ const FILL = `
 local v = tonumber(ARGV[1])
 local floor = redis.call('GET', KEYS[2])
 if floor and v < tonumber(floor) then return 0 end
+local current = redis.call('HGET', KEYS[1], 'v')
+if current and v < tonumber(current) then return 0 end
 redis.call('HSET', KEYS[1], 'v', ARGV[1], 'd', ARGV[2])
 if tonumber(ARGV[3]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[3]) else redis.call('PERSIST', KEYS[1]) end
 redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[4])

@@ -30,7 +30,7 @@ interface StartOptions {
   transport?: string;
   service?: string[];
   port?: string;
-  rate: number;
+  rate?: number;
   workload: boolean;
 }
 
@@ -69,7 +69,7 @@ export function addPlatformCommands(program: Command, io: CliIo): void {
     .option('--transport <spec>', 'postgres, or a redis://, nats://, amqp:// URL (default: $DATASYNC_TRANSPORT, else postgres)')
     .option('--service <name>', 'run only this service; repeat for more (the platform as separate processes)', collect)
     .option('--port <n>', 'HTTP API port; 0 picks a free one (default: $DATASYNC_HTTP_PORT, else 4300)')
-    .option('--rate <n>', 'workload changes a second', parsePositiveNumber, 20)
+    .option('--rate <n>', 'workload requests a second (default 20; with --service none unless given)', parsePositiveNumber)
     .option('--no-workload', 'no workload: data changes only through the API');
   start.addHelpText('after', `
 Caches are in-process unless REDIS_URL is set (then Redis, one DB and key prefix per service).

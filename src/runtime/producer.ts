@@ -3,7 +3,7 @@ import type { CloudEvent } from '../core/envelope.js';
 import { OutboxNotifier } from '../postgres/outbox-notifier.js';
 import { OutboxWriter, type PublishOptions } from '../postgres/outbox-writer.js';
 import type { SqlExecutor, SqlPool } from '../postgres/sql.js';
-import { inTransaction, outboxChannel } from '../postgres/sql.js';
+import { inTransaction } from '../postgres/sql.js';
 
 /** An open transaction of an owner service that can also publish events. */
 export interface ProducerTransaction extends SqlExecutor {
@@ -34,9 +34,11 @@ export interface Producer {
   transaction<T>(work: (tx: ProducerTransaction) => Promise<T>): Promise<T>;
   /**
    * Publishes within a transaction someone else opened, e.g. a consumer handler's `tx`: the
-   * event commits or rolls back with the handler's writes, and the relay is woken by a NOTIFY
-   * sent in the same transaction (PostgreSQL delivers it on commit, never on rollback).
-   * Set `causationId` to the consumed event's id so the chain can be followed.
+   * event commits or rolls back with the handler's writes. Set `causationId` to the consumed
+   * event's id so the chain can be followed. Call `notifier.notify()` once the transaction has
+   * committed (a consumer's `onSettled` hook is a good place; the relay also polls at least
+   * every second): a NOTIFY sent inside the transaction would serialise every commit that
+   * sends one (see OutboxNotifier).
    */
   publishWithin<T>(tx: SqlExecutor, topic: Topic<T>, data: T, options?: PublishOptions): Promise<CloudEvent<T>>;
 }
@@ -64,10 +66,6 @@ export function createProducer(config: ProducerConfig): Producer {
       if (published && wake) notifier.notify();
       return result;
     },
-    async publishWithin(tx, topic, data, options) {
-      const event = await writer.publish(tx, topic, data, options);
-      if (wake) await tx.query(`SELECT pg_notify('${outboxChannel(writer.schema)}', '')`);
-      return event;
-    },
+    publishWithin: (tx, topic, data, options) => writer.publish(tx, topic, data, options),
   };
 }

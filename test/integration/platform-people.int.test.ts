@@ -12,6 +12,7 @@ import { orderPlaced, orderStatusChanged, type OrderPlaced, type OrderStatus } f
 import { shipmentStatusChanged, type ShipmentStatus } from '../../platform/contracts/shipping.js';
 import { runAudit } from '../../platform/audit/audit.js';
 import { probeEnvelope, publishProbe } from '../../platform/audit/publish.js';
+import { analyticsModule } from '../../platform/services/analytics/index.js';
 import { authModule } from '../../platform/services/auth/index.js';
 import { catalogModule } from '../../platform/services/catalog/index.js';
 import { customerModule } from '../../platform/services/customer/index.js';
@@ -97,7 +98,7 @@ function helpers(platform: InProcessPlatform) {
     const { rows: [row] } = await db().query<{ name: string }>('SELECT current_database() AS name');
     const url = new URL(POSTGRES_URL);
     url.pathname = `/${row!.name}`;
-    const report = await runAudit({ db: db(), databaseUrl: url.toString(), services, timeoutMs: 30_000, settleMs: 1_000 });
+    const report = await runAudit({ db: db(), databaseUrl: url.toString(), services, timeoutMs: 30_000 });
     return report.rows.flatMap((r) => Object.entries(r.cells).map(([column, cell]) => `${r.service} ${column}: ${cell.status} ${cell.evidence}`));
   }
   return { call, db, publish, again, processed, deadLetter, outbox, expectField, audit };
@@ -130,7 +131,8 @@ function statusChange(id: string, status: OrderStatus, previousStatus: OrderStat
 }
 
 describeWithServers(['postgres'], 'Auth, User and Customer in one process: registration, profiles, staff activation, sessions', () => {
-  const platform = useInProcessPlatform('people_accounts', () => [authModule, userModule, customerModule, notificationModule]);
+  // Analytics subscribes to customer events, so Customer's producer probe can see one consumed
+  const platform = useInProcessPlatform('people_accounts', () => [authModule, userModule, customerModule, notificationModule, analyticsModule]);
   const { call, db, publish, again, processed, deadLetter, outbox, expectField, audit } = helpers(platform);
   afterAll(() => {
     // bad input is a 4xx, never a 500 (the host reports each 500 as an `HTTP …` error)

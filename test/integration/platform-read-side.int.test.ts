@@ -9,6 +9,7 @@ import { analyticsModule } from '../../platform/services/analytics/index.js';
 import { catalogModule } from '../../platform/services/catalog/index.js';
 import { cmsModule } from '../../platform/services/cms/index.js';
 import { gatewayModule } from '../../platform/services/gateway/index.js';
+import { notificationModule } from '../../platform/services/notification/index.js';
 import { pricingModule } from '../../platform/services/pricing/index.js';
 import { searchModule } from '../../platform/services/search/index.js';
 import { warehouseModule } from '../../platform/services/warehouse/index.js';
@@ -29,7 +30,8 @@ interface Reply<T> { status: number; headers: Headers; body: T }
 
 describeWithServers(['postgres'], 'read side: Search, the Gateway cache, Analytics and the CMS', () => {
   const platform = useInProcessPlatform('platform_read', () => [
-    catalogModule, pricingModule, warehouseModule, searchModule, gatewayModule, analyticsModule, cmsModule,
+    // Notification subscribes to the system errors Analytics produces, so its producer probe can see one consumed
+    catalogModule, pricingModule, warehouseModule, searchModule, gatewayModule, analyticsModule, cmsModule, notificationModule,
   ]);
 
   /** A request with the response headers (x-cache, x-session-id). */
@@ -317,7 +319,7 @@ describeWithServers(['postgres'], 'read side: Search, the Gateway cache, Analyti
     const { rows: [database] } = await platform.db().query<{ name: string }>('SELECT current_database() AS name');
     const url = new URL(POSTGRES_URL);
     url.pathname = `/${database!.name}`;
-    const report = await runAudit({ db: platform.db(), databaseUrl: url.toString(), services: ['search', 'analytics', 'gateway'], timeoutMs: 30_000, settleMs: 1_000 });
+    const report = await runAudit({ db: platform.db(), databaseUrl: url.toString(), services: ['search', 'analytics', 'gateway'], timeoutMs: 30_000 });
     const cells = Object.fromEntries(report.rows.map((row) => [row.service, Object.fromEntries(Object.entries(row.cells).map(([column, cell]) => [column, `${cell.status}: ${cell.evidence}`]))]));
     for (const row of report.rows) {
       for (const [column, cell] of Object.entries(row.cells)) expect(cell.status, `${row.service} ${column}: ${cell.evidence}`).toMatch(/^(pass|na)$/);

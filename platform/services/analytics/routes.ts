@@ -31,7 +31,8 @@ const DAY_MS = 86_400_000;
 
 function dayParam(field: string, value: string | undefined, fallback: string): string {
   if (value === undefined) return fallback;
-  if (!DAY.test(value) || Number.isNaN(Date.parse(`${value}T00:00:00Z`)) || new Date(`${value}T00:00:00Z`).toISOString().slice(0, 10) !== value) {
+  // year 0000 is a valid JavaScript date but not a PostgreSQL one
+  if (!DAY.test(value) || value.startsWith('0000') || Number.isNaN(Date.parse(`${value}T00:00:00Z`)) || new Date(`${value}T00:00:00Z`).toISOString().slice(0, 10) !== value) {
     throw invalidField(field, `expected a date as YYYY-MM-DD, got ${JSON.stringify(value)}`);
   }
   return value;

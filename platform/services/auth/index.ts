@@ -16,12 +16,14 @@ import { authTables } from './accounts.js';
 import { authAudit } from './audit.js';
 import { authRoutes } from './routes.js';
 import { keepStaffUser } from './staff.js';
+import { systemErrorReported } from '../../contracts/notification.js';
 
 export const authModule: PlatformModule = {
   name: 'auth',
   summary: 'Accounts, password hashes and sessions; revokes the sessions of disabled staff users',
   migrations: [authTables],
-  publishes: authTopics,
+  // every consumer's dead letters are reported to Notification (platform/host/run.ts)
+  publishes: [...authTopics, systemErrorReported],
   mount: '/auth',
   build(ctx) {
     return {

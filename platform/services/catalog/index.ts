@@ -20,6 +20,7 @@ import { copyHandlers, copyTables } from './copies.js';
 import { productDescriptionColumn, productsTable, productViewTables } from './products.js';
 import { catalogRoutes } from './routes.js';
 import type { ProductView } from './view.js';
+import { systemErrorReported } from '../../contracts/notification.js';
 
 export { createProduct, deleteProduct, updateProduct, type CatalogProduct, type NewProduct, type ProductChanges, type ViewChanged } from './products.js';
 export type { ProductView } from './view.js';
@@ -29,7 +30,8 @@ export const catalogModule: PlatformModule = {
   name: 'catalog',
   summary: 'Owns products; shows each with its price, stock and rating (copies of Pricing, Warehouse and Review events), cached',
   migrations: [productsTable, productDescriptionColumn, productViewTables, copyTables],
-  publishes: catalogTopics,
+  // every consumer's dead letters are reported to Notification (platform/host/run.ts)
+  publishes: [...catalogTopics, systemErrorReported],
   mount: '/catalog',
   build(ctx) {
     const cache = ctx.cache.open<ProductView>('catalog', 'product');

@@ -23,12 +23,14 @@ import { customerAudit } from './audit.js';
 import { customerTables } from './customers.js';
 import { customerHandlers } from './events.js';
 import { customerRoutes } from './routes.js';
+import { systemErrorReported } from '../../contracts/notification.js';
 
 export const customerModule: PlatformModule = {
   name: 'customer',
   summary: 'Shopper profiles: created on registration, erased on request; follows sign-ins, loyalty tier and bounces',
   migrations: [customerTables],
-  publishes: customerTopics,
+  // every consumer's dead letters are reported to Notification (platform/host/run.ts)
+  publishes: [...customerTopics, systemErrorReported],
   mount: '/customers',
   build(ctx) {
     return {

@@ -16,6 +16,7 @@ import { locationAudit } from './audit.js';
 import { announceSeededLocations, locationsTable } from './locations.js';
 import { locationRoutes } from './routes.js';
 import { stockHandlers, stockTable } from './stock.js';
+import { systemErrorReported } from '../../contracts/notification.js';
 
 export { DEFAULT_WAREHOUSE, type LocationFields } from './locations.js';
 
@@ -24,7 +25,8 @@ export const locationModule: PlatformModule = {
   name: 'location',
   summary: 'Owns sites (warehouses, stores, pickup points) and keeps the units each warehouse holds from Warehouse events',
   migrations: [locationsTable, stockTable],
-  publishes: locationTopics,
+  // every consumer's dead letters are reported to Notification (platform/host/run.ts)
+  publishes: [...locationTopics, systemErrorReported],
   mount: '/locations',
   build(ctx) {
     // the seeded default warehouse's created event, written once (the relay publishes it when it starts)

@@ -17,12 +17,14 @@ import { loyaltyTables } from './accounts.js';
 import { loyaltyAudit } from './audit.js';
 import { orderHandlers } from './orders.js';
 import { loyaltyRoutes } from './routes.js';
+import { systemErrorReported } from '../../contracts/notification.js';
 
 export const loyaltyModule: PlatformModule = {
   name: 'loyalty',
   summary: 'Loyalty points and tiers: earned on delivery, clawed back on cancellation, adjustable',
   migrations: [loyaltyTables],
-  publishes: loyaltyTopics,
+  // every consumer's dead letters are reported to Notification (platform/host/run.ts)
+  publishes: [...loyaltyTopics, systemErrorReported],
   mount: '/loyalty',
   build(ctx) {
     return {

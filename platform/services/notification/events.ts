@@ -36,6 +36,9 @@ export function notificationHandlers(producer: Producer): AnySubscription[] {
   return [
     on(systemErrorReported, async ({ event, tx }) => {
       const report = event.data;
+      // one alert per report id: the same dead letter reported again (its event redelivered or replayed) pages no one twice
+      const { rows: known } = await tx.query('SELECT 1 FROM notification.alerts WHERE report_id = $1', [report.id]);
+      if (known.length > 0) return 'stale';
       if (report.code === 'DEAD_LETTERED' && (!report.topic || !report.eventId)) {
         throw new PermanentError(`report ${report.id} from ${report.service} says DEAD_LETTERED but does not name the event (topic and eventId): the on-call could not find the dead letter`);
       }

@@ -17,13 +17,13 @@ import { messageFailed, messageSent } from '../../contracts/notification.js';
 import type { PlatformModule } from '../../host/module.js';
 import { notificationAudit } from './audit.js';
 import { notificationHandlers } from './events.js';
-import { notificationTables } from './messages.js';
+import { notificationTables, uniqueAlertReports } from './messages.js';
 import { notificationRoutes } from './routes.js';
 
 export const notificationModule: PlatformModule = {
   name: 'notification',
   summary: 'Messages and their delivery outcome (simulated provider); alerts on-call for reported system errors',
-  migrations: [notificationTables],
+  migrations: [notificationTables, uniqueAlertReports],
   publishes: [messageSent, messageFailed],
   mount: '/notifications',
   build(ctx) {

@@ -19,6 +19,13 @@ import { messageFailed, messageSent, type Channel, type MessageOutcome } from '.
  * or orders; the events it reacts to carry only those ids.
  */
 
+/** One alert per report id (a report repeated under another envelope is stale). */
+export const uniqueAlertReports: Migration = {
+  id: 'notification_0002_unique_alert_reports',
+  sql: `DROP INDEX IF EXISTS {schema}.alerts_report;
+    CREATE UNIQUE INDEX IF NOT EXISTS alerts_report_id ON {schema}.alerts (report_id)`,
+};
+
 export const notificationTables: Migration = {
   id: 'notification_0001_messages',
   sql: `CREATE TABLE IF NOT EXISTS {schema}.messages (

@@ -21,6 +21,7 @@ import { copyHandlers, copyTables } from './copies.js';
 import { pricesTable, sellingPriceColumns } from './prices.js';
 import { pricingRoutes } from './routes.js';
 import { PriceViews, type PriceView } from './view.js';
+import { systemErrorReported } from '../../contracts/notification.js';
 
 export { setPrice, type Price, type PriceChange } from './prices.js';
 export type { PriceView } from './view.js';
@@ -30,7 +31,8 @@ export const pricingModule: PlatformModule = {
   name: 'pricing',
   summary: 'Owns prices; sells at the list price less the best active promotion (copies of Promotion and Warehouse events), cached',
   migrations: [pricesTable, sellingPriceColumns, copyTables],
-  publishes: pricingTopics,
+  // every consumer's dead letters are reported to Notification (platform/host/run.ts)
+  publishes: [...pricingTopics, systemErrorReported],
   mount: '/pricing',
   build(ctx) {
     const views = new PriceViews(ctx.cache.open<PriceView>('pricing', 'price'), ctx.onError);

@@ -17,6 +17,7 @@ import { promotionAudit } from './audit.js';
 import { productCopy, productHandlers } from './products.js';
 import { promotionsTable } from './promotions.js';
 import { promotionRoutes } from './routes.js';
+import { systemErrorReported } from '../../contracts/notification.js';
 
 export type { PromotionFields } from './promotions.js';
 
@@ -25,7 +26,8 @@ export const promotionModule: PlatformModule = {
   name: 'promotion',
   summary: 'Owns promotions (percentage or fixed-amount discounts on products or categories); ends those of deleted products',
   migrations: [promotionsTable, productCopy],
-  publishes: promotionTopics,
+  // every consumer's dead letters are reported to Notification (platform/host/run.ts)
+  publishes: [...promotionTopics, systemErrorReported],
   mount: '/promotions',
   build(ctx) {
     return {

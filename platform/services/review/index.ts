@@ -16,12 +16,14 @@ import { reviewAudit } from './audit.js';
 import { reviewHandlers } from './events.js';
 import { reviewTables } from './reviews.js';
 import { reviewRoutes } from './routes.js';
+import { systemErrorReported } from '../../contracts/notification.js';
 
 export const reviewModule: PlatformModule = {
   name: 'review',
   summary: 'Product reviews and moderation; verified purchases from placed orders',
   migrations: reviewTables,
-  publishes: reviewTopics,
+  // every consumer's dead letters are reported to Notification (platform/host/run.ts)
+  publishes: [...reviewTopics, systemErrorReported],
   mount: '/reviews',
   build(ctx) {
     return { handlers: reviewHandlers, routes: reviewRoutes({ producer: ctx.producer, db: ctx.pool }) };

@@ -31,6 +31,7 @@ import { searchAudit } from './audit.js';
 import { productsFullText, type ProductView } from './query.js';
 import { applyPage, applyPrice, applyProduct, applyStock, pagesTable, productsTable, productViewTables, type AppliedChange } from './read-model.js';
 import { searchRoutes } from './routes.js';
+import { systemErrorReported } from '../../contracts/notification.js';
 
 export { readProductView, searchPages, searchProducts, type PageHit, type ProductHit, type ProductView } from './query.js';
 
@@ -77,7 +78,8 @@ export const searchModule: PlatformModule = {
   name: 'search',
   summary: 'Full-text search over products (with price and stock) and content pages; the product views the Gateway serves',
   migrations: [productsTable, productsFullText, productViewTables, pagesTable],
-  publishes: [productInvalidated],
+  // every consumer's dead letters are reported to Notification (platform/host/run.ts)
+  publishes: [productInvalidated, systemErrorReported],
   mount: '/search',
   build(ctx) {
     const cache = ctx.cache.open<ProductView>('search', 'product-view');

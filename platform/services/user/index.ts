@@ -17,12 +17,14 @@ import { accountHandlers } from './accounts.js';
 import { userAudit } from './audit.js';
 import { userRoutes } from './routes.js';
 import { userTables } from './users.js';
+import { systemErrorReported } from '../../contracts/notification.js';
 
 export const userModule: PlatformModule = {
   name: 'user',
   summary: 'Staff users and roles; activated when their account registers in Auth',
   migrations: [userTables],
-  publishes: userTopics,
+  // every consumer's dead letters are reported to Notification (platform/host/run.ts)
+  publishes: [...userTopics, systemErrorReported],
   mount: '/users',
   build(ctx) {
     return {

@@ -24,6 +24,7 @@ import { productCopy, productHandlers } from './products.js';
 import { warehouseRoutes } from './routes.js';
 import { reservedStock, stockTable } from './stock.js';
 import { StockViews, type StockView } from './view.js';
+import { systemErrorReported } from '../../contracts/notification.js';
 
 export { ADJUST_REASONS, adjustStock, DEFAULT_WAREHOUSE_ID, InsufficientStockError, type Stock, type StockAdjustment } from './stock.js';
 export type { StockView } from './view.js';
@@ -33,7 +34,8 @@ export const warehouseModule: PlatformModule = {
   name: 'warehouse',
   summary: 'Owns stock (on hand, reserved, available); reserves for orders, ships for fulfillments, restocks returns, cached',
   migrations: [stockTable, reservedStock, productCopy, orderTables],
-  publishes: warehouseTopics,
+  // every consumer's dead letters are reported to Notification (platform/host/run.ts)
+  publishes: [...warehouseTopics, systemErrorReported],
   mount: '/warehouse',
   build(ctx) {
     const views = new StockViews(ctx.cache.open<StockView>('warehouse', 'stock'), ctx.onError);
