@@ -23,6 +23,7 @@ import { DeadLetterStore, type SqlExecutor } from 'datasync/postgres';
 import { connectTransport } from 'datasync/transports';
 import type { AuditApi, ModuleAudit, PlatformModule } from '../host/module.js';
 import { platformModules } from '../services/index.js';
+import { pollUntil } from './poll.js';
 import { probeEnvelope, publishProbe } from './publish.js';
 import { COLUMNS, SEED_ROWS, type Column } from './seed-table.js';
 
@@ -79,17 +80,6 @@ class ProbeFailed extends Error {}
 
 const pass = (evidence: string): Cell => ({ status: 'pass', evidence });
 const fail = (evidence: string): Cell => ({ status: 'fail', evidence });
-
-/** Polls `check` every 50 ms until it returns a value; ProbeFailed naming `what` after `timeoutMs`. */
-async function until<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() >= deadline) throw new ProbeFailed(`${what}: not seen within ${timeoutMs / 1_000} s`);
-    await delay(50);
-  }
-}
 
 /** Where each service answers, from `platform.instances` (fresh heartbeats only). */
 async function readInstances(db: SqlExecutor): Promise<{ urls: Map<string, string>; transport?: string }> {
@@ -166,20 +156,20 @@ async function probeProducer(module: PlatformModule, audit: ModuleAudit, ctx: Pr
   if (!audit.produce) throw new ProbeFailed(`${module.name} has no producer probe`);
   const { rows: [clock] } = await ctx.db.query<{ now: Date }>('SELECT now()');
   const { topic, key } = await audit.produce.run(ctx.api);
-  const eventId = await until(`an outbox row of ${topic.name} keyed ${key} in ${module.name}.outbox`, ctx.timeoutMs, async () => {
+  const eventId = await pollUntil(`an outbox row of ${topic.name} keyed ${key} in ${module.name}.outbox`, async () => {
     const { rows } = await ctx.db.query<{ event_id: string }>(
       `SELECT event_id FROM "${module.name}".outbox WHERE topic = $1 AND partition_key = $2 AND created_at >= $3 ORDER BY id DESC LIMIT 1`,
       [topic.name, key, clock!.now],
     );
     return rows[0]?.event_id;
-  });
+  }, ctx.timeoutMs);
   const subscribers = topic.subscribers.filter((name: string) => ctx.running.has(name));
   if (subscribers.length === 0) throw new ProbeFailed(`${topic.name} ${eventId} is in ${module.name}'s outbox, but none of its subscribers (${topic.subscribers.join(', ')}) runs, so nothing can show it published and consumed`);
   const started = Date.now();
-  const consumer = await until(`${topic.name} ${eventId} processed by ${subscribers.join(' or ')}`, ctx.timeoutMs, async () => {
+  const consumer = await pollUntil(`${topic.name} ${eventId} processed by ${subscribers.join(' or ')}`, async () => {
     for (const name of subscribers) if (await processedBy(ctx.db, name, eventId)) return name;
     return undefined;
-  });
+  }, ctx.timeoutMs);
   return pass(`${topic.name} from the API → ${consumer} processed it in ${Date.now() - started} ms`);
 }
 
@@ -204,12 +194,12 @@ async function probeConsumer(module: PlatformModule, audit: ModuleAudit, ctx: Pr
     const event = probeEnvelope(topic, data);
     const started = Date.now();
     await publish(event);
-    await until(`${topic.name} ${event.id} processed by ${service}`, ctx.timeoutMs, async () => {
+    await pollUntil(`${topic.name} ${event.id} processed by ${service}`, async () => {
       if (await processedBy(ctx.db, service, event.id)) return true;
       const letter = await deadLetterOf(ctx.db, service, event.id);
       if (letter) throw new ProbeFailed(`the valid ${topic.name} event was dead-lettered (${letter.reason}): ${letter.error_message}`);
       return undefined;
-    });
+    }, ctx.timeoutMs);
     const effects = await probe.effects(ctx.db, data);
     cells.consumer = effects === 1
       ? pass(`${topic.name} → processed and applied in ${Date.now() - started} ms`)
@@ -217,11 +207,11 @@ async function probeConsumer(module: PlatformModule, audit: ModuleAudit, ctx: Pr
     try {
       await publish(event);
       // the service says when it settled the second delivery, and how (processing a duplicate commits nothing to see)
-      const outcomes = await until(`${service} settling the second delivery of ${event.id}`, ctx.timeoutMs, async () => {
+      const outcomes = await pollUntil(`${service} settling the second delivery of ${event.id}`, async () => {
         const reply = await ctx.api.request(service, 'GET', `/platform/consumers/${service}/events/${event.id}`);
         const seen = reply.status === 200 ? (reply.body as { outcomes: string[] }).outcomes : [];
         return seen.length >= 2 ? seen : undefined;
-      });
+      }, ctx.timeoutMs);
       const after = await probe.effects(ctx.db, data);
       cells.idempotency = after === 1 && outcomes[1] === 'duplicate'
         ? pass(`the same ${topic.name} event delivered again → settled as ${outcomes[1]}, still one effect`)
@@ -240,7 +230,7 @@ async function probeConsumer(module: PlatformModule, audit: ModuleAudit, ctx: Pr
     const broken = withoutRequiredField(topic, data);
     const event = probeEnvelope(topic, broken.data);
     await publish(event);
-    const letter = await until(`a dead letter of the ${topic.name} event without ${broken.field}`, ctx.timeoutMs, () => deadLetterOf(ctx.db, service, event.id));
+    const letter = await pollUntil(`a dead letter of the ${topic.name} event without ${broken.field}`, () => deadLetterOf(ctx.db, service, event.id), ctx.timeoutMs);
     await ctx.discard(service, letter.id);
     cells.schema = letter.reason === 'schema_invalid' && letter.attempts === 1
       ? pass(`${topic.name} without ${broken.field} → dead-lettered at once (schema_invalid, 1 attempt)`)
@@ -254,7 +244,7 @@ async function probeConsumer(module: PlatformModule, audit: ModuleAudit, ctx: Pr
     const data: unknown = await probe.failing(ctx.api);
     const event = probeEnvelope(topic, data);
     await publish(event);
-    const letter = await until(`a dead letter of the refused ${topic.name} event`, ctx.timeoutMs, () => deadLetterOf(ctx.db, service, event.id));
+    const letter = await pollUntil(`a dead letter of the refused ${topic.name} event`, () => deadLetterOf(ctx.db, service, event.id), ctx.timeoutMs);
     await ctx.discard(service, letter.id);
     cells.dlq = letter.reason === 'schema_invalid' || letter.reason === 'malformed'
       ? fail(`the refused event failed the schema (${letter.error_message}); the probe must send a schema-valid event a handler refuses`)
@@ -279,10 +269,10 @@ async function probeCache(module: PlatformModule, audit: ModuleAudit, ctx: Probe
   if (read.changed(second.body)) throw new ProbeFailed(`GET ${read.path} shows the change before it was made`);
   const started = Date.now();
   await read.change();
-  const seen = await until(`GET ${read.path} showing the change`, ctx.timeoutMs, async () => {
+  const seen = await pollUntil(`GET ${read.path} showing the change`, async () => {
     const reply = await get();
     return read.changed(reply.body) ? reply : undefined;
-  });
+  }, ctx.timeoutMs);
   return pass(`GET ${read.path} cached (hit), change made elsewhere → ${seen.hit ? 'updated entry' : 'entry dropped and rebuilt'} with the change in ${Date.now() - started} ms`);
 }
 

@@ -1,3 +1,4 @@
+import type { Address } from '../contracts/fields.js';
 import { invalidField } from './errors.js';
 
 /**
@@ -113,4 +114,35 @@ export function parseItems(value: unknown): { productId: string; quantity: numbe
     seen.set(productId, i);
     return { productId, quantity };
   });
+}
+
+const ADDRESS_PARTS = ['line1', 'line2', 'city', 'region', 'postalCode', 'country'] as const;
+const REQUIRED_ADDRESS_PARTS = ['line1', 'city', 'postalCode', 'country'] as const;
+const COUNTRY_PATTERN = /^[A-Z]{2}$/;
+const POSTAL_CODE = { min: 2, max: 16 };
+
+/**
+ * A postal address as the contracts' `address()` takes it (line1, line2?, city, region?,
+ * postalCode, country as ISO 3166-1 alpha-2), its parts named `<field>.<part>` in errors.
+ * `alongside` are further parts the caller reads itself (e.g. an order's `recipientName`):
+ * allowed and required here, not returned.
+ */
+export function addressField(field: string, value: unknown, alongside: readonly string[] = []): Address {
+  const address = objectField(field, value);
+  checkNestedFields(field, address, [...ADDRESS_PARTS, ...alongside], [...REQUIRED_ADDRESS_PARTS, ...alongside]);
+  const postalCode = address.postalCode;
+  if (typeof postalCode !== 'string' || postalCode.trim().length < POSTAL_CODE.min || postalCode.length > POSTAL_CODE.max) {
+    throw invalidField(`${field}.postalCode`, `expected ${POSTAL_CODE.min} to ${POSTAL_CODE.max} characters, got ${JSON.stringify(postalCode)}`);
+  }
+  if (typeof address.country !== 'string' || !COUNTRY_PATTERN.test(address.country)) {
+    throw invalidField(`${field}.country`, `expected an ISO 3166-1 alpha-2 code such as "DE", got ${JSON.stringify(address.country)}`);
+  }
+  return {
+    line1: textField(`${field}.line1`, address.line1, 200),
+    ...(address.line2 === undefined ? {} : { line2: textField(`${field}.line2`, address.line2, 200) }),
+    city: textField(`${field}.city`, address.city, 100),
+    ...(address.region === undefined ? {} : { region: textField(`${field}.region`, address.region, 100) }),
+    postalCode,
+    country: address.country,
+  };
 }

@@ -2,7 +2,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { ConsumeProbe, ModuleAudit } from '../../host/module.js';
 import { checkoutAbandoned } from '../../contracts/checkout.js';
 import { priceUpdated, type PriceUpdated } from '../../contracts/pricing.js';
-import { expectStatus, pollUntil } from '../order/probes.js';
+import { expectStatus } from '../order/probes.js';
+import { pollUntil } from '../../audit/poll.js';
 import type { CheckoutSession } from './sessions.js';
 
 /** `datasync audit`'s probes of Checkout. */

@@ -1,9 +1,8 @@
 import { Hono } from 'hono';
 import type { SqlExecutor } from 'datasync/postgres';
 import type { Producer, ProducerTransaction } from 'datasync/runtime';
-import type { Address } from '../../contracts/fields.js';
 import { ApiError, invalidField, readJsonObject } from '../../http/errors.js';
-import { booleanField, checkFields, emailField, textField, uuidField } from '../../http/fields.js';
+import { addressField, booleanField, checkFields, emailField, textField, uuidField } from '../../http/fields.js';
 import {
   changeCustomer, createCustomer, eraseCustomer, lockCustomer, ProfileTakenError, readCustomer, toView,
   type CustomerChanges, type CustomerRow, type NewCustomer, type Publish,
@@ -26,39 +25,10 @@ import {
 
 const NAME_MAX = 100;
 const PHONE_PATTERN = /^\+[1-9]\d{6,14}$/;
-const COUNTRY_PATTERN = /^[A-Z]{2}$/;
-const POSTAL_CODE = { min: 2, max: 16 };
 
 function phoneField(value: unknown): string {
   if (typeof value !== 'string' || !PHONE_PATTERN.test(value)) throw invalidField('phone', `expected an E.164 phone number such as "+4930123456", got ${JSON.stringify(value)}`);
   return value;
-}
-
-/** A postal address as the contract's `address(true)` takes it; fields named `<field>.<part>`. */
-export function addressField(field: string, value: unknown): Address {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidField(field, `expected an address object {line1, city, postalCode, country, line2?, region?}, got ${JSON.stringify(value)}`);
-  const address = value as Record<string, unknown>;
-  const parts = ['line1', 'line2', 'city', 'region', 'postalCode', 'country'];
-  const unknown = Object.keys(address).find((key) => !parts.includes(key));
-  if (unknown !== undefined) throw invalidField(`${field}.${unknown}`, `unknown field (expected ${parts.join(', ')})`, 'UNKNOWN_FIELD');
-  for (const part of ['line1', 'city', 'postalCode', 'country']) {
-    if (address[part] === undefined) throw invalidField(`${field}.${part}`, 'is required', 'MISSING_FIELD');
-  }
-  const postalCode = address.postalCode;
-  if (typeof postalCode !== 'string' || postalCode.trim().length < POSTAL_CODE.min || postalCode.length > POSTAL_CODE.max) {
-    throw invalidField(`${field}.postalCode`, `expected ${POSTAL_CODE.min} to ${POSTAL_CODE.max} characters, got ${JSON.stringify(postalCode)}`);
-  }
-  if (typeof address.country !== 'string' || !COUNTRY_PATTERN.test(address.country)) {
-    throw invalidField(`${field}.country`, `expected an ISO 3166-1 alpha-2 code such as "DE", got ${JSON.stringify(address.country)}`);
-  }
-  return {
-    line1: textField(`${field}.line1`, address.line1, 200),
-    ...(address.line2 === undefined ? {} : { line2: textField(`${field}.line2`, address.line2, 200) }),
-    city: textField(`${field}.city`, address.city, 100),
-    ...(address.region === undefined ? {} : { region: textField(`${field}.region`, address.region, 100) }),
-    postalCode,
-    country: address.country,
-  };
 }
 
 /** Moves `defaultAddress` to `defaultShippingAddress`; 400 if both are sent. */

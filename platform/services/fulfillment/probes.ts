@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { AuditApi, ConsumeProbe, ModuleAudit } from '../../host/module.js';
 import { fulfillmentStatusChanged } from '../../contracts/fulfillment.js';
 import { orderStatusChanged, type OrderStatusChanged } from '../../contracts/order.js';
-import { expectStatus, placeProbeOrder, pollUntil } from '../order/probes.js';
+import { expectStatus, placeProbeOrder } from '../order/probes.js';
+import { pollUntil } from '../../audit/poll.js';
 import { authorizeProbePayment } from '../payment/probes.js';
 import type { FulfillmentView } from './fulfillments.js';
 

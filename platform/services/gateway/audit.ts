@@ -1,8 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { setTimeout as delay } from 'node:timers/promises';
 import type { AuditApi, ModuleAudit } from '../../host/module.js';
 import { productInvalidated, type ProductInvalidated } from '../../contracts/search.js';
 import { pageViewed } from '../../contracts/storefront.js';
+import { pollUntil } from '../../audit/poll.js';
 
 /**
  * How `datasync audit` proves the Gateway's cells (the seed has both ❌; its idempotency,
@@ -33,14 +33,11 @@ export const gatewayAudit: ModuleAudit = {
   produce: {
     async run(api) {
       const id = await createProduct(api);
-      const deadline = Date.now() + WAIT_MS;
-      for (;;) {
+      return pollUntil(`GET /products/${id} answering 200`, async () => {
         const reply = await api.request('gateway', 'GET', `/products/${id}`);
         const session = reply.headers.get('x-session-id');
-        if (reply.status === 200 && session) return { topic: pageViewed, key: session };
-        if (Date.now() > deadline) throw new Error(`GET /products/${id} did not answer 200 within ${WAIT_MS / 1_000} s (last ${reply.status})`);
-        await delay(50);
-      }
+        return reply.status === 200 && session ? { topic: pageViewed, key: session } : undefined;
+      }, WAIT_MS);
     },
   },
   consume: {

@@ -2,8 +2,7 @@ import { Hono } from 'hono';
 import type { SqlExecutor } from 'datasync/postgres';
 import type { Producer } from 'datasync/runtime';
 import { ApiError, invalidField, readJsonObject } from '../../http/errors.js';
-import { booleanField, checkFields, enumField, textField, uuidField } from '../../http/fields.js';
-import type { Address } from '../../contracts/fields.js';
+import { addressField, booleanField, checkFields, enumField, textField, uuidField } from '../../http/fields.js';
 import { createLocation, findLocation, updateLocation, type LocationFields } from './locations.js';
 
 /**
@@ -20,34 +19,8 @@ import { createLocation, findLocation, updateLocation, type LocationFields } fro
 
 const FIELDS = ['type', 'name', 'address', 'timeZone', 'active'] as const;
 const TYPES = ['warehouse', 'store', 'pickup-point'] as const;
-const ADDRESS_FIELDS = ['line1', 'line2', 'city', 'region', 'postalCode', 'country'] as const;
 const TIME_ZONE_PATTERN = /^[A-Za-z_]+(\/[A-Za-z0-9_+-]+)*$/;
-const COUNTRY_PATTERN = /^[A-Z]{2}$/;
 
-function addressField(value: unknown): Address {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidField('address', `expected an object, got ${JSON.stringify(value)}`);
-  const body = value as Record<string, unknown>;
-  const unknown = Object.keys(body).find((key) => !(ADDRESS_FIELDS as readonly string[]).includes(key));
-  if (unknown !== undefined) throw invalidField(`address.${unknown}`, `unknown field (expected ${ADDRESS_FIELDS.join(', ')})`, 'UNKNOWN_FIELD');
-  for (const field of ['line1', 'city', 'postalCode', 'country']) {
-    if (body[field] === undefined) throw invalidField(`address.${field}`, 'is required', 'MISSING_FIELD');
-  }
-  const postalCode = body.postalCode;
-  if (typeof postalCode !== 'string' || postalCode.length < 2 || postalCode.length > 16) {
-    throw invalidField('address.postalCode', `expected 2 to 16 characters, got ${JSON.stringify(postalCode)}`);
-  }
-  if (typeof body.country !== 'string' || !COUNTRY_PATTERN.test(body.country)) {
-    throw invalidField('address.country', `expected an ISO 3166-1 alpha-2 code such as "DE", got ${JSON.stringify(body.country)}`);
-  }
-  return {
-    line1: textField('address.line1', body.line1, 200),
-    ...(body.line2 === undefined ? {} : { line2: textField('address.line2', body.line2, 200) }),
-    city: textField('address.city', body.city, 100),
-    ...(body.region === undefined ? {} : { region: textField('address.region', body.region, 100) }),
-    postalCode,
-    country: body.country,
-  };
-}
 
 function timeZoneField(value: unknown): string {
   const valid = typeof value === 'string' && value.length <= 64 && TIME_ZONE_PATTERN.test(value) && (() => {
@@ -67,7 +40,7 @@ function parseFields(body: Record<string, unknown>): Partial<LocationFields> {
   return {
     ...(has('type') ? { type: enumField('type', body.type, TYPES) } : {}),
     ...(has('name') ? { name: textField('name', body.name, 200) } : {}),
-    ...(has('address') ? { address: addressField(body.address) } : {}),
+    ...(has('address') ? { address: addressField('address', body.address) } : {}),
     ...(has('timeZone') ? { timeZone: timeZoneField(body.timeZone) } : {}),
     ...(has('active') ? { active: booleanField('active', body.active) } : {}),
   };

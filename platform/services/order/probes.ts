@@ -3,6 +3,7 @@ import type { AuditApi, ConsumeProbe, ModuleAudit } from '../../host/module.js';
 import { orderPlaced } from '../../contracts/order.js';
 import { paymentCaptured, type PaymentEvent } from '../../contracts/payment.js';
 import type { OrderView, ShipTo } from './orders.js';
+import { pollUntil } from '../../audit/poll.js';
 
 /**
  * `datasync audit`'s probes of Order, and the fixture the probes of the services downstream
@@ -10,17 +11,6 @@ import type { OrderView, ShipTo } from './orders.js';
  * placed through the platform's APIs (a product in Catalog, its price in Pricing, its stock in
  * Warehouse, a customer in Customer, then `POST /orders` once Order's copies have them).
  */
-
-/** Polls `check` every 100 ms until it returns a value; fails naming `what` after `timeoutMs`. */
-export async function pollUntil<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const result = await check();
-    if (result !== undefined) return result;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 /** A JSON request that must answer one of `expected`; the error names the request and what came back. */
 export async function expectStatus<T>(api: AuditApi, service: string, method: string, path: string, body: unknown, expected: readonly number[]): Promise<T> {

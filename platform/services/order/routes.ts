@@ -1,8 +1,8 @@
 import { Hono, type Context } from 'hono';
 import type { SqlPool } from 'datasync/postgres';
 import type { Producer } from 'datasync/runtime';
-import { ApiError, invalidField, readJsonObject } from '../../http/errors.js';
-import { checkFields, checkNestedFields, currencyField, objectField, parseItems, textField, uuidField } from '../../http/fields.js';
+import { ApiError, readJsonObject } from '../../http/errors.js';
+import { addressField, checkFields, currencyField, parseItems, textField, uuidField } from '../../http/fields.js';
 import { canMove, moveOrder, placeOrder, readOrder, type OrderRequest, type ShipTo } from './orders.js';
 
 /**
@@ -17,26 +17,11 @@ import { canMove, moveOrder, placeOrder, readOrder, type OrderRequest, type Ship
  */
 
 const ORDER_FIELDS = ['customerId', 'items', 'currency', 'shippingAddress', 'checkoutId'] as const;
-const ADDRESS_FIELDS = ['recipientName', 'line1', 'line2', 'city', 'region', 'postalCode', 'country'] as const;
-const COUNTRY = /^[A-Z]{2}$/;
 
 /** A `shippingAddress`: recipientName, line1, line2?, city, region?, postalCode, country (ISO 3166-1 alpha-2). */
 export function parseShipTo(value: unknown, field = 'shippingAddress'): ShipTo {
-  const address = objectField(field, value);
-  checkNestedFields(field, address, ADDRESS_FIELDS, ['recipientName', 'line1', 'city', 'postalCode', 'country']);
-  const country = address.country;
-  if (typeof country !== 'string' || !COUNTRY.test(country)) throw invalidField(`${field}.country`, `expected an ISO 3166-1 code of two upper-case letters such as "DE", got ${JSON.stringify(country)}`);
-  const postalCode = textField(`${field}.postalCode`, address.postalCode, 16);
-  if (postalCode.length < 2) throw invalidField(`${field}.postalCode`, 'expected 2 to 16 characters');
-  return {
-    recipientName: textField(`${field}.recipientName`, address.recipientName, 100),
-    line1: textField(`${field}.line1`, address.line1, 200),
-    ...(address.line2 === undefined ? {} : { line2: textField(`${field}.line2`, address.line2, 200) }),
-    city: textField(`${field}.city`, address.city, 100),
-    ...(address.region === undefined ? {} : { region: textField(`${field}.region`, address.region, 100) }),
-    postalCode,
-    country,
-  };
+  const address = addressField(field, value, ['recipientName']);
+  return { recipientName: textField(`${field}.recipientName`, (value as Record<string, unknown>).recipientName, 100), ...address };
 }
 
 /** The body of `POST /orders`; throws a 400 ApiError naming the first bad field. */

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import type { ConsumeProbe, ModuleAudit } from '../../host/module.js';
 import { orderStatusChanged, type OrderStatusChanged } from '../../contracts/order.js';
 import { returnReceived } from '../../contracts/return.js';
-import { expectStatus, placeProbeOrder, pollUntil } from '../order/probes.js';
+import { expectStatus, placeProbeOrder } from '../order/probes.js';
+import { pollUntil } from '../../audit/poll.js';
 import { shipProbeOrder } from '../shipping/probes.js';
 import type { Returnable, ReturnView } from './returns.js';
 

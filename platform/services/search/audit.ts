@@ -1,9 +1,9 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { setTimeout as delay } from 'node:timers/promises';
 import type { AuditApi, ModuleAudit } from '../../host/module.js';
 import { priceUpdated, type PriceUpdated } from '../../contracts/pricing.js';
 import { productInvalidated } from '../../contracts/search.js';
 import type { ProductView } from './query.js';
+import { pollUntil } from '../../audit/poll.js';
 
 /**
  * How `datasync audit` proves Search's cells (platform/host/module.ts):
@@ -28,13 +28,10 @@ async function createProduct(api: AuditApi): Promise<string> {
 
 /** Polls Search's view of the product until `ready(body)` holds; fails naming what it waited for. */
 async function untilSearchShows(api: AuditApi, id: string, what: string, ready: (body: unknown) => boolean): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  for (;;) {
+  await pollUntil(`${what} of product ${id} in Search's view`, async () => {
     const reply = await api.request('search', 'GET', `/search/products/${id}`);
-    if (reply.status === 200 && ready(reply.body)) return;
-    if (Date.now() > deadline) throw new Error(`Search did not show ${what} of product ${id} within ${WAIT_MS / 1_000} s (last answer ${reply.status})`);
-    await delay(50);
-  }
+    return reply.status === 200 && ready(reply.body) ? true : undefined;
+  }, WAIT_MS);
 }
 
 function price(productId: string, amount: string, version: number): PriceUpdated {

@@ -3,7 +3,8 @@ import type { AuditApi, ConsumeProbe, ModuleAudit } from '../../host/module.js';
 import { packageStatusChanged, type PackageStatusChanged } from '../../contracts/fulfillment.js';
 import { shipmentStatusChanged } from '../../contracts/shipping.js';
 import { probeFulfillment } from '../fulfillment/probes.js';
-import { expectStatus, pollUntil, PROBE_SHIP_TO } from '../order/probes.js';
+import { expectStatus, PROBE_SHIP_TO } from '../order/probes.js';
+import { pollUntil } from '../../audit/poll.js';
 import type { ShipmentView } from './shipments.js';
 
 /** `datasync audit`'s probes of Shipping. */

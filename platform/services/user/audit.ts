@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { setTimeout as delay } from 'node:timers/promises';
 import type { AuditApi, ModuleAudit } from '../../host/module.js';
 import { accountLoggedIn, type AccountLoggedIn } from '../../contracts/auth.js';
 import { userUpdated } from '../../contracts/user.js';
+import { pollUntil } from '../../audit/poll.js';
 
 /**
  * User's probes for `datasync audit`: a staff user changed through its API (Auth consumes
@@ -23,13 +23,10 @@ async function activeStaffUser(api: AuditApi): Promise<{ id: string; accountId: 
   const email = `audit-staff-${randomUUID()}@example.com`;
   const user = (await request(api, 'user', 'POST', '/users', { email, name: 'Audit Probe', roles: ['support'] }, 201)) as { id: string };
   await request(api, 'auth', 'POST', '/auth/accounts', { email, method: 'password', password: 'audit-probe-password' }, 201);
-  const deadline = Date.now() + 15_000;
-  for (;;) {
+  return pollUntil(`staff user ${user.id} activated after registering ${email} in Auth`, async () => {
     const current = (await request(api, 'user', 'GET', `/users/${user.id}`, undefined, 200)) as { status: string; accountId: string | null };
-    if (current.status === 'active' && current.accountId) return { id: user.id, accountId: current.accountId };
-    if (Date.now() > deadline) throw new Error(`staff user ${user.id} was not activated within 15 s of registering ${email} in Auth`);
-    await delay(50);
-  }
+    return current.status === 'active' && current.accountId ? { id: user.id, accountId: current.accountId } : undefined;
+  }, 15_000);
 }
 
 function signIn(accountId: string): AccountLoggedIn {

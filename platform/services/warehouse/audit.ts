@@ -4,6 +4,7 @@ import { orderPlaced, type OrderPlaced } from '../../contracts/order.js';
 import { stockChanged } from '../../contracts/warehouse.js';
 import { createAuditProduct } from '../catalog/audit.js';
 import type { StockView } from './view.js';
+import { pollUntil } from '../../audit/poll.js';
 
 /**
  * How `datasync audit` proves Warehouse's cells: it receives units of a new product
@@ -22,13 +23,10 @@ async function stockedProduct(api: AuditApi, units: number): Promise<string> {
 
 /** Waits until Warehouse's copy has the product (its stock view names it), so nothing else is on the way to the view. */
 async function untilCopied(api: AuditApi, productId: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  await pollUntil(`product ${productId} in Warehouse's copy`, async () => {
     const reply = await api.request('warehouse', 'GET', `/warehouse/stock/${productId}`);
-    if (reply.status === 200 && (reply.body as StockView).product !== null) return;
-    if (Date.now() > deadline) throw new Error(`Warehouse's copy did not get product ${productId} within ${timeoutMs} ms (last answer ${reply.status})`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+    return reply.status === 200 && (reply.body as StockView).product !== null ? true : undefined;
+  }, timeoutMs);
 }
 
 /** A placed order of `quantity` units of `productId`, as Order would publish it. */
