@@ -107,5 +107,15 @@ export interface Transport {
    * `startConsumer` also calls it before it subscribes. Idempotent.
    */
   declareGroup?(topic: string, group: string): Promise<void>;
+  /**
+   * Events on `topic` that `group` has not yet had acknowledged: waiting to be delivered plus
+   * delivered and not yet acked, as the broker counts them; undefined when the topic or the group
+   * does not exist (yet). Cheap enough to call at every metrics scrape (one round trip).
+   * A broker that cannot count one of the two parts says so in its transport's README (RabbitMQ
+   * counts only the messages waiting in the group's queue). Rejects with `TRANSPORT_CLOSED` once
+   * the subscriber side is closed. The conformance suite holds every transport to: N after N
+   * events were published while the group existed and no member ran, 0 once all were acked.
+   */
+  lag?(topic: string, group: string): Promise<number | undefined>;
   close(): Promise<void>;
 }

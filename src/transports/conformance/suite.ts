@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, type TestContext } from 'vitest';
 import { createEnvelope, parseEnvelope, type CloudEvent } from '../../core/envelope.js';
 import type { Delivery, Transport, TransportCapabilities } from '../transport.js';
 
@@ -46,7 +46,7 @@ export interface DescribeTransportOptions {
 /** How many copies of each case run in parallel: `STRESS=10` runs ten (the restart case runs once). */
 const STRESS = Math.max(1, Number(process.env.STRESS ?? '1') || 1);
 
-type TestFunction = (name: string, body: () => Promise<void>, timeout?: number) => void;
+type TestFunction = (name: string, body: (context: TestContext) => Promise<void>, timeout?: number) => void;
 
 /**
  * `test`, but under `STRESS=n` the body runs n times in parallel, each copy on its own
@@ -56,8 +56,8 @@ function stressed(test: TestFunction): TestFunction {
   return (name, body, timeout) =>
     test(
       STRESS > 1 ? `${name} (STRESS: ${STRESS} in parallel)` : name,
-      async () => {
-        await Promise.all(Array.from({ length: STRESS }, () => body()));
+      async (context) => {
+        await Promise.all(Array.from({ length: STRESS }, () => body(context)));
       },
       timeout === undefined ? undefined : timeout * STRESS,
     );
@@ -455,6 +455,43 @@ export function describeTransport(options: DescribeTransportOptions): void {
       const reader = member(transport, topic, group, ackEach);
       await waitFor('the traced event', () => reader.received.length >= 1, timeoutMs);
       expect(parseEnvelope(reader.received[0]!.body)).toMatchObject({ id: event.id, traceparent, tracestate });
+    }, caseTimeout);
+
+    stressed(it)('counts the lag of a group: N published and not consumed, 0 once all acked, undefined for an unknown topic or group', async (context) => {
+      const transport = await open();
+      // Optional in the contract: a transport without it is reported as skipped, not passed.
+      if (!transport.lag) return context.skip('the transport has no lag()');
+      const lagOf = (topic: string, group: string): Promise<number | undefined> => transport.lag!(topic, group);
+      const topic = uniqueName('lag');
+      const group = uniqueName('g');
+      const waitForLag = (expected: number, what: string): Promise<void> => {
+        let last: number | undefined;
+        return waitFor(what, async () => (last = await lagOf(topic, group)) === expected, timeoutMs, () => `lag ${last}`);
+      };
+      expect(await lagOf(topic, group)).toBeUndefined();
+
+      // The group exists from its first subscription on (RabbitMQ: from declareGroup): one member
+      // takes and acks a first event, then stops.
+      await prepare(transport, topic, group);
+      const first = member(transport, topic, group, ackEach);
+      await transport.publisher.publish(topic, [probeEvent(topic, 0)]);
+      await waitFor('the first event', () => first.received.length >= 1, timeoutMs);
+      await waitForLag(0, 'lag 0 once the first event was acked');
+      first.controller.abort();
+      await first.finished;
+      expect(await lagOf(topic, uniqueName('unknown'))).toBeUndefined();
+
+      const events = Array.from({ length: 25 }, (_, i) => probeEvent(topic, i + 1));
+      await transport.publisher.publish(topic, events.slice(0, 10));
+      await transport.publisher.publish(topic, events.slice(10));
+      await waitForLag(25, 'lag 25 with no member running');
+
+      const second = member(transport, topic, group, ackEach);
+      await waitFor('the 25 events', () => distinctIds(second.received).size === 25, timeoutMs);
+      await waitForLag(0, 'lag 0 once all were acked');
+
+      await transport.close();
+      await expect(lagOf(topic, group)).rejects.toMatchObject({ code: 'TRANSPORT_CLOSED' });
     }, caseTimeout);
 
     stressed(it.skipIf(!capabilities.replaysForNewGroups))(

@@ -49,6 +49,12 @@ export interface MemoryTransport extends Transport {
   published(topic: string): readonly MemoryEntry[];
   /** How many entries of `topic` the group has not acknowledged yet (0 when all are settled). */
   unacked(topic: string, group: string): number;
+  /**
+   * {@link unacked}, as the contract's `Transport.lag`: entries the group has not taken yet plus
+   * those taken and not acked (held, nacked, waiting out a delay); undefined until a member of the
+   * group has subscribed to the topic (the group exists from then on).
+   */
+  lag(topic: string, group: string): Promise<number | undefined>;
 }
 
 /** Creates an empty in-process broker; see {@link MemoryTransport}. */
@@ -144,6 +150,12 @@ class MemoryBroker implements MemoryTransport {
     if (!log) return 0;
     const state = log.groups.get(group);
     return state ? log.entries.length - state.nextIndex + state.pending.size : log.entries.length;
+  }
+
+  lag(topic: string, group: string): Promise<number | undefined> {
+    if (this.#subscriberClosed) return Promise.reject(transportClosed('subscriber'));
+    const state = this.#topics.get(topic)?.groups.get(group);
+    return Promise.resolve(state ? this.unacked(topic, group) : undefined);
   }
 
   close(): Promise<void> {

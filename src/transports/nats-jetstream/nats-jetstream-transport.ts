@@ -66,6 +66,7 @@ export async function createNatsJetStreamTransport(config?: NatsJetStreamConfig)
     config: resolved,
     publisher,
     subscriber,
+    lag: (topic, group) => subscriber.lag(topic, group),
     close: () => (closing ??= Promise.all([subscriber.close(), publisher.close()]).then(() => session.closed)),
   };
 }
@@ -223,6 +224,19 @@ class NatsJetStreamSubscriber implements Subscriber, SubscriptionHost {
   async consumerFor(topic: string, group: string): Promise<ConsumerInfo> {
     await this.#session.whenConnected(this.config.requestTimeoutMs);
     return this.#topology.consumerFor(topic, group);
+  }
+
+  /**
+   * `Transport.lag`: the group's durable consumer's `num_pending` (matching messages not yet
+   * delivered) plus `num_ack_pending` (delivered, not acked; nacked ones waiting for redelivery
+   * included), from one consumer-info request. Undefined when the consumer or the stream is missing.
+   */
+  async lag(topic: string, group: string): Promise<number | undefined> {
+    if (this.#closing) throw closedError('subscriber');
+    checkTopic(topic);
+    await this.#session.whenConnected(this.config.requestTimeoutMs);
+    const info = await this.#topology.existingConsumer(topic, group);
+    return info === undefined ? undefined : info.num_pending + info.num_ack_pending;
   }
 
   subscribe(topic: string, opts: SubscribeOptions): AsyncIterable<Delivery> {

@@ -90,6 +90,42 @@ export class StreamTopology {
     return this.#jsm.consumers.update(stream, name, { ack_wait: wanted.ack_wait, max_ack_pending: wanted.max_ack_pending });
   }
 
+  /**
+   * The durable consumer of `group` on `topic` as the server reports it now (counts included), or
+   * undefined when it or its stream does not exist, or when its name belongs to a consumer of
+   * another topic. Creates nothing. One request once the topic's stream is known.
+   */
+  async existingConsumer(topic: string, group: string): Promise<ConsumerInfo | undefined> {
+    const stream = await this.#existingStream(topic);
+    if (stream === undefined) return undefined;
+    try {
+      const info = await this.#jsm.consumers.info(stream, consumerNameFor(group, topic));
+      return info.config.filter_subject === topic ? info : undefined;
+    } catch (error) {
+      if (isApiError(error, JetStreamApiCodes.StreamNotFound)) {
+        this.forget(topic);
+        return undefined;
+      }
+      if (isApiError(error, JetStreamApiCodes.ConsumerNotFound)) return undefined;
+      throw error;
+    }
+  }
+
+  /** The stream {@link streamFor} knows for `topic`, else the one capturing it now (remembered), else undefined. */
+  async #existingStream(topic: string): Promise<string | undefined> {
+    const known = this.#streams.get(topic);
+    if (known !== undefined) return known;
+    let name: string;
+    try {
+      name = await this.#jsm.streams.find(topic);
+    } catch (error) {
+      if (isApiError(error, JetStreamApiCodes.StreamNotFound)) return undefined;
+      throw error;
+    }
+    if (!this.#streams.has(topic)) this.#streams.set(topic, Promise.resolve(name));
+    return name;
+  }
+
   async #resolveStream(topic: string): Promise<string> {
     try {
       return await this.#jsm.streams.find(topic);

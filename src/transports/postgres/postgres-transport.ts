@@ -106,6 +106,7 @@ export async function createPostgresTransport(config?: PostgresTransportConfig):
     config: resolved,
     publisher,
     subscriber,
+    lag: (topic, group) => subscriber.lag(topic, group),
     purge: () => (closing ? Promise.resolve(0) : schedule.runNow()),
     close,
   };

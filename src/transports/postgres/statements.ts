@@ -139,6 +139,20 @@ export function transportStatements(schema: string) {
       RETURNING message_id::text AS id`),
 
     /**
+     * $1 group, $2 topic: the group's lag (no row when the group has no offset row for the topic):
+     * log rows after its offset (not taken yet, including committed rows still held back behind
+     * an open transaction) plus its claims (taken, not acked) of rows at or before the offset. The
+     * second condition counts a claim left by a retired group, whose row lies ahead of the
+     * re-created offset, only once.
+     */
+    lag: named('lag', `SELECT
+        (SELECT count(*) FROM ${log} l WHERE l.topic = o.topic AND (l.xid, l.id) > (o.position_xid, o.position_id))
+        + (SELECT count(*) FROM ${claims} c LEFT JOIN ${log} l ON l.id = c.message_id
+           WHERE c.group_name = o.group_name AND c.topic = o.topic
+             AND (l.id IS NULL OR (l.xid, l.id) <= (o.position_xid, o.position_id))) AS lag
+      FROM ${offsets} o WHERE o.topic = $2 AND o.group_name = $1`),
+
+    /**
      * $1 lock key, $2 retention (ms), $3 most rows: deletes rows past retention that every group
      * of their topic has passed and no claim holds. One purger per schema at a time (a try-lock).
      */

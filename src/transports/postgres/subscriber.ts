@@ -3,7 +3,7 @@ import { checkBatchSize, checkGroupAndConsumer } from '../argument-checks.js';
 import { InFlight } from '../in-flight.js';
 import { OpenSubscriptions } from '../pull-iterator.js';
 import type { Delivery, SubscribeOptions, Subscriber } from '../transport.js';
-import { closedError, type TransportConnection } from './connection.js';
+import { closedError, describeFailure, type TransportConnection } from './connection.js';
 import { LogSubscription, type SubscriptionHost } from './subscription.js';
 
 /**
@@ -41,6 +41,21 @@ export class PostgresSubscriber implements Subscriber, SubscriptionHost {
     checkGroupAndConsumer(opts);
     checkBatchSize(opts.batchSize, { max: 100_000 });
     return this.#subscriptions.add(new LogSubscription(this, topic, opts));
+  }
+
+  /**
+   * `Transport.lag`, one statement (`statements.lag`): rows of `topic` after the group's offset
+   * plus the group's claims. Undefined until a member of the group has subscribed to the topic
+   * (its offset row exists from then on). A lost connection rejects with ServerUnreachableError.
+   */
+  async lag(topic: string, group: string): Promise<number | undefined> {
+    if (this.#closing) throw closedError('subscriber');
+    const { pool, statements, address } = this.connection;
+    const result = await this.track(pool.query<{ lag: string }>({ ...statements.lag, values: [group, topic] })).catch((error: unknown) => {
+      throw describeFailure(error, address);
+    });
+    const row = result.rows[0];
+    return row === undefined ? undefined : Number(row.lag);
   }
 
   close(): Promise<void> {

@@ -1,17 +1,17 @@
 import type { Channel, RecoveringChannelModel } from 'amqplib';
 import { abortReason, untilAborted } from '../../core/abort.js';
-import { ConfigurationError } from '../../core/errors.js';
+import { ConfigurationError, ServerUnreachableError } from '../../core/errors.js';
 import { checkBatchSize, checkGroupAndConsumer } from '../argument-checks.js';
 import { backoffMs } from '../backoff.js';
 import { InFlight } from '../in-flight.js';
 import { OpenSubscriptions } from '../pull-iterator.js';
 import type { Delivery, SubscribeOptions, Subscriber, Transport, TransportCapabilities } from '../transport.js';
-import { DEFAULT_RABBITMQ_CONFIG, validate, withDefaults, type RabbitMqConfig, type ResolvedRabbitMqConfig } from './config.js';
+import { amqpAddressOf, DEFAULT_RABBITMQ_CONFIG, validate, withDefaults, type RabbitMqConfig, type ResolvedRabbitMqConfig } from './config.js';
 import { closedError, ConfirmPublisher } from './confirm-publisher.js';
 import { closeChannelQuietly, ignore, openConnection, PendingDeclarations } from './connection.js';
 import { pause } from '../../core/abort.js';
 import { QueueSubscription, type SubscriptionHost } from './queue-subscription.js';
-import { checkGroup, declareGroupTopology } from './topology.js';
+import { checkGroup, declareGroupTopology, queueNameOf, replyCodeOf } from './topology.js';
 
 /**
  * What RabbitMQ promises with quorum queues: consumer groups (one queue per group, its members
@@ -79,6 +79,7 @@ export async function createRabbitMqTransport(config?: RabbitMqConfig): Promise<
     publisher,
     subscriber,
     declareGroup: (topic, group, opts) => subscriber.declareGroup(topic, group, opts?.signal),
+    lag: (topic, group) => subscriber.lag(topic, group),
     close: () => (closing ??= Promise.all([subscriber.close(), publisher.close()]).then(closeConnection)),
   };
 }
@@ -146,6 +147,40 @@ class RabbitMqSubscriber implements Subscriber, SubscriptionHost {
     if (signal?.aborted) throw abortReason(signal);
     checkGroup(group, topic);
     await this.#declare(topic, group, signal);
+  }
+
+  /**
+   * `Transport.lag`: the messages ready in the group's queue (`message-count` of a passive
+   * `queue.declare`). AMQP does not report the unacked ones (delivered to a member, including
+   * those held for a `nack({ delayMs })`); only the management API does, and it may not be
+   * enabled. Runs on a channel of its own, since RabbitMQ closes the channel of a passive declare
+   * that names a missing queue: that answer is undefined. Rejects with ServerUnreachableError when
+   * no connection comes within `connectTimeoutMs`.
+   */
+  async lag(topic: string, group: string): Promise<number | undefined> {
+    if (this.#closing) throw closedError('subscriber');
+    checkGroup(group, topic);
+    const deadline = AbortSignal.timeout(this.config.connectTimeoutMs);
+    return this.track(
+      (async () => {
+        let channel: Channel;
+        try {
+          channel = await this.openChannel(deadline);
+        } catch (error) {
+          if (this.#closing || !deadline.aborted) throw error;
+          throw new ServerUnreachableError('RabbitMQ', amqpAddressOf(this.config.url)!, { cause: error });
+        }
+        try {
+          const { messageCount } = await channel.checkQueue(queueNameOf(group, topic));
+          return messageCount;
+        } catch (error) {
+          if (replyCodeOf(error) === 404) return undefined; // NOT_FOUND: the group's queue does not exist
+          throw error;
+        } finally {
+          this.#inFlight.track(closeChannelQuietly(channel)).catch(ignore);
+        }
+      })(),
+    );
   }
 
   track<T>(promise: Promise<T>): Promise<T> {

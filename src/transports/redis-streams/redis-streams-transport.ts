@@ -9,6 +9,7 @@ import { DEFAULT_MAX_PAYLOAD_BYTES, encodeEvents } from '../payload.js';
 import { OpenSubscriptions } from '../pull-iterator.js';
 import type { Delivery, Publisher, SubscribeOptions, Subscriber, Transport, TransportCapabilities, TransportPublishOptions } from '../transport.js';
 import { redisAddressOf, validate, withDefaults, type RedisStreamsConfig, type ResolvedRedisStreamsConfig } from './config.js';
+import { readGroupLag } from './group-lag.js';
 import { StreamSubscription, type SubscriptionHost } from './stream-subscription.js';
 
 /**
@@ -53,6 +54,7 @@ export async function createRedisStreamsTransport(config?: RedisStreamsConfig): 
     config: resolved,
     publisher,
     subscriber,
+    lag: (topic, group) => subscriber.lag(topic, group),
     close: () => (closing ??= Promise.all([subscriber.close(), publisher.close()]).then(() => undefined)),
   };
 }
@@ -177,6 +179,12 @@ class RedisStreamsSubscriber implements Subscriber, SubscriptionHost {
     checkGroupAndConsumer(opts);
     checkBatchSize(opts.batchSize);
     return this.#subscriptions.add(new StreamSubscription(this, topic, opts));
+  }
+
+  /** `Transport.lag` over the shared command connection (see {@link readGroupLag}). */
+  lag(topic: string, group: string): Promise<number | undefined> {
+    if (this.#closing) return Promise.reject(closedError('subscriber'));
+    return this.track(readGroupLag(this.commands, topic, group));
   }
 
   close(): Promise<void> {
