@@ -29,6 +29,15 @@ export default tseslint.config(
     languageOptions: { globals: { URL: 'readonly', process: 'readonly', console: 'readonly' } },
   },
   {
+    // the dashboard's browser script: plain ES module JS, no build step
+    files: ['src/admin/web/**/*.js'],
+    extends: [tseslint.configs.disableTypeChecked],
+    languageOptions: {
+      sourceType: 'module',
+      globals: Object.fromEntries(['window', 'document', 'fetch', 'AbortSignal', 'Node', 'CSS', 'getComputedStyle', 'ResizeObserver', 'IntersectionObserver', 'URLSearchParams', 'setTimeout', 'clearTimeout', 'setInterval'].map((n) => [n, 'readonly'])),
+    },
+  },
+  {
     files: ['test/**'],
     rules: { '@typescript-eslint/no-non-null-assertion': 'off', '@typescript-eslint/unbound-method': 'off' },
   },

@@ -5,14 +5,16 @@
  * JetStream, RabbitMQ or the PostgreSQL transport, each as its own measured system.
  * See bench/RESULTS.md for what each figure means.
  *
- * Progress goes to stderr, one line per measured run; the result JSON goes to
- * stdout and to `--out`.
+ * Progress goes to stderr: while a run is measured, one updating line on a terminal
+ * (a plain line every 10 s otherwise), then one line per measured run; the result JSON
+ * goes to stdout and to `--out`.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, resolve } from 'node:path';
 import pg from 'pg';
 import { Redis } from 'ioredis';
+import { formatCount, startProgress } from '../src/cli/progress.js';
 import type { TransportName } from '../src/transports/connect.js';
 import { brokerVersion } from './harness/broker-state.js';
 import { killAllChildren, REPO_ROOT } from './harness/children.js';
@@ -56,8 +58,17 @@ function describeRun(r: RunResult): string {
   );
 }
 
+/** Not on a terminal, a run's progress line comes every this many ms (runs last tens of seconds). */
+const PROGRESS_LOG_INTERVAL_MS = 10_000;
+
 async function run(system: MeasuredSystem, phase: Phase, rate: number, durationS: number, config: BenchConfig): Promise<RunResult> {
-  const result = await measureRun({ system, phase, rate, durationS }, config);
+  const progress = startProgress({ stderr: process.stderr, env: process.env }, {
+    label: `[bench] ${system.label} ${phase} ${rate}/s`, finished: 'measured', unit: ' s', intervalMs: PROGRESS_LOG_INTERVAL_MS,
+  });
+  const result = await measureRun({ system, phase, rate, durationS }, config, (p) => {
+    const counts = p.stage === 'draining' ? `applied ${formatCount(p.applied)}/${formatCount(Math.max(p.sent, p.applied))}` : `sent ${formatCount(p.sent)}  applied ${formatCount(p.applied)}`;
+    progress.update(Math.round(p.elapsedS * 10) / 10, p.scheduleS, `${p.stage}  ${counts}`);
+  }).finally(() => progress.close());
   log(describeRun(result));
   return result;
 }

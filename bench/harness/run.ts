@@ -80,6 +80,21 @@ export interface RunSpec {
   readonly durationS: number;
 }
 
+/** Where a run is, for a progress line on stderr (`onProgress` of {@link measureRun}). */
+export interface RunProgress {
+  /** Before the schedule starts, during the warm-up, in the measured window, or draining after it. */
+  readonly stage: 'setting up' | 'warming up' | 'measuring' | 'draining';
+  /** Seconds since the schedule started (0 while setting up), and the schedule's length: warm-up + window. */
+  readonly elapsedS: number;
+  readonly scheduleS: number;
+  /** Events committed by the owner (all producer processes) and applied by the consumer so far. */
+  readonly sent: number;
+  readonly applied: number;
+}
+
+/** How often {@link measureRun} reports {@link RunProgress}. */
+const PROGRESS_EVERY_MS = 250;
+
 let interrupted = false;
 let runCounter = 0;
 const runBase = `dsb${Date.now().toString(36)}`;
@@ -116,7 +131,7 @@ export function newContext(config: BenchConfig, transport: TransportName): Bench
  * collect the consumer's samples, stop the processes, drop the state. Each step has
  * a hard time limit; a failure is reported in `error` instead of thrown.
  */
-export async function measureRun(spec: RunSpec, config: BenchConfig): Promise<RunResult> {
+export async function measureRun(spec: RunSpec, config: BenchConfig, onProgress?: (progress: RunProgress) => void): Promise<RunResult> {
   const waitedForIdleS = config.waitIdlePct === undefined ? undefined : await waitForIdleMachine(config.waitIdlePct, 300_000);
   const ctx = newContext(config, spec.system.transport);
   const { label } = spec.system;
@@ -129,6 +144,7 @@ export async function measureRun(spec: RunSpec, config: BenchConfig): Promise<Ru
   const teardown = (): Promise<void> => system.teardown(ctx);
   cleanups.add(teardown);
   const children: BenchChild[] = [];
+  let progressTimer: NodeJS.Timeout | undefined;
   try {
     await withTimeout(system.setup(ctx), 60_000, `${label} setup`);
     const consumer = new BenchChild('consumer');
@@ -158,6 +174,8 @@ export async function measureRun(spec: RunSpec, config: BenchConfig): Promise<Ru
 
     let applied = 0;
     consumer.on('consumer-progress', (m) => (applied = m.applied));
+    const sentBy = new Map<BenchChild, number>();
+    for (const producer of producers) producer.on('producer-progress', (m) => sentBy.set(producer, m.sent));
 
     // the schedule starts with a warm-up at the same rate (JIT, connection caches);
     // the measured window is what follows it
@@ -170,6 +188,16 @@ export async function measureRun(spec: RunSpec, config: BenchConfig): Promise<Ru
     done.catch(() => undefined);
     for (const producer of producers) {
       producer.send({ type: 'start', rate: spec.rate, durationMs: warmupMs + durationMs, startAtMs: scheduleStartMs, measureFromMs: startAtMs });
+    }
+    if (onProgress) {
+      const scheduleS = (warmupMs + durationMs) / 1000;
+      progressTimer = setInterval(() => {
+        const now = benchNowMs();
+        const stage = now < scheduleStartMs ? 'setting up' : now < startAtMs ? 'warming up' : now < endAtMs ? 'measuring' : 'draining';
+        const sent = [...sentBy.values()].reduce((sum, n) => sum + n, 0);
+        onProgress({ stage, elapsedS: Math.min(scheduleS, Math.max(0, (now - scheduleStartMs) / 1000)), scheduleS, sent, applied });
+      }, PROGRESS_EVERY_MS);
+      progressTimer.unref();
     }
     const pids = { producer: producers.map((p) => p.pid), relay: [relay.pid], consumer: [consumer.pid] };
     await guard(sleep(startAtMs - benchNowMs()));
@@ -209,6 +237,7 @@ export async function measureRun(spec: RunSpec, config: BenchConfig): Promise<Ru
   } catch (error) {
     return failedRun(spec, ctx, error as Error);
   } finally {
+    clearInterval(progressTimer);
     await Promise.all(children.map((c) => c.stop()));
     await withTimeout(teardown(), 30_000, `${label} teardown`).catch((error: Error) => console.error(`[bench] teardown of ${ctx.runTag} failed: ${error.message}`));
     cleanups.delete(teardown);

@@ -70,6 +70,11 @@ export interface AuditOptions {
   readonly concurrency?: number;
   /** A line per finished row, for progress on a terminal. */
   readonly onRow?: (row: AuditRow, done: number, total: number) => void;
+  /**
+   * Cells settled so far (probed, N/A, or not running) of all `total` (rows × columns),
+   * called as probes finish; for a progress line. Must not throw.
+   */
+  readonly onProgress?: (cellsDone: number, cellsTotal: number) => void;
 }
 
 /** How long one request of a probe to a service's API may take. */
@@ -137,6 +142,8 @@ interface ProbeContext {
   readonly discard: (schema: string, id: string) => Promise<void>;
   /** Every probe event put on the transport, to clean up after (its other subscribers see it too). */
   readonly published: { readonly id: string; readonly topic: AnyTopic }[];
+  /** Counts `n` more cells settled, for {@link AuditOptions.onProgress}. */
+  readonly settled: (n: number) => void;
 }
 
 async function processedBy(db: SqlExecutor, service: string, eventId: string): Promise<boolean> {
@@ -174,7 +181,9 @@ async function probeProducer(module: PlatformModule, audit: ModuleAudit, ctx: Pr
 }
 
 /** Runs the consumer probes; returns the four consumer-side cells. */
-async function probeConsumer(module: PlatformModule, audit: ModuleAudit, ctx: ProbeContext): Promise<Pick<Record<Column, Cell>, 'consumer' | 'idempotency' | 'schema' | 'dlq'>> {
+async function probeConsumer(
+  module: PlatformModule, audit: ModuleAudit, ctx: ProbeContext, settled: (n: number) => void,
+): Promise<Pick<Record<Column, Cell>, 'consumer' | 'idempotency' | 'schema' | 'dlq'>> {
   const probe = audit.consume;
   if (!probe) {
     const none = fail(`${module.name} has no consumer probe`);
@@ -223,6 +232,7 @@ async function probeConsumer(module: PlatformModule, audit: ModuleAudit, ctx: Pr
     cells.consumer = fail((error as Error).message);
     cells.idempotency = fail('not probed: the consumer probe failed');
   }
+  settled(2);
 
   // schema validation: a copy without a required field
   try {
@@ -238,6 +248,7 @@ async function probeConsumer(module: PlatformModule, audit: ModuleAudit, ctx: Pr
   } catch (error) {
     cells.schema = fail((error as Error).message);
   }
+  settled(1);
 
   // DLQ: an event the handler refuses
   try {
@@ -283,6 +294,7 @@ async function auditRow(row: (typeof SEED_ROWS)[number], ctx: ProbeContext): Pro
   const notRunning: Cell = { status: 'not-running', evidence: `the ${row.service} service is not running (start it: datasync start --service ${row.service})` };
   if (!module || !ctx.running.has(row.service)) {
     for (const column of COLUMNS) cells[column] = row.na.includes(column) ? { status: 'na', evidence: 'N/A in the seed' } : notRunning;
+    ctx.settled(COLUMNS.length);
     return { service: row.service, title: row.title, cells: cells as Record<Column, Cell> };
   }
   const attempt = async (column: Column, present: boolean, run: () => Promise<Cell>): Promise<void> => {
@@ -297,15 +309,23 @@ async function auditRow(row: (typeof SEED_ROWS)[number], ctx: ProbeContext): Pro
     }
   };
   await attempt('producer', Boolean(audit.produce), () => probeProducer(module, audit, ctx));
+  ctx.settled(1);
   if (audit.consume || !['consumer', 'idempotency', 'schema', 'dlq'].every((column) => row.na.includes(column as Column))) {
-    const consumerCells = await probeConsumer(module, audit, ctx);
+    let counted = 0;
+    const consumerCells = await probeConsumer(module, audit, ctx, (n) => {
+      counted += n;
+      ctx.settled(n);
+    });
+    ctx.settled(4 - counted);
     for (const column of ['consumer', 'idempotency', 'schema', 'dlq'] as const) {
       cells[column] = !audit.consume && row.na.includes(column) ? { status: 'na', evidence: 'N/A in the seed' } : consumerCells[column];
     }
   } else {
     for (const column of ['consumer', 'idempotency', 'schema', 'dlq'] as const) cells[column] = { status: 'na', evidence: 'N/A in the seed' };
+    ctx.settled(4);
   }
   await attempt('cache', Boolean(audit.cache), () => probeCache(module, audit, ctx));
+  ctx.settled(1);
   return { service: row.service, title: row.title, cells: cells as Record<Column, Cell> };
 }
 
@@ -360,14 +380,22 @@ export async function runAudit(options: AuditOptions): Promise<AuditReport> {
   const spec = options.transportSpec ?? registered ?? 'postgres';
   const transport = await connectTransport(spec, { databaseUrl: options.databaseUrl });
   let discarded = 0;
+  const rows = SEED_ROWS.filter((row) => !options.services || options.services.includes(row.service));
+  const cellsTotal = rows.length * COLUMNS.length;
+  let cellsDone = 0;
   const ctx: ProbeContext = {
     db: options.db, api: apiFor(urls), transport, running: new Set(urls.keys()), published: [],
     timeoutMs: options.timeoutMs ?? 20_000,
     discard: async (schema, id) => {
       if (await new DeadLetterStore(schema).discard(options.db, id)) discarded += 1;
     },
+    settled: (n) => {
+      if (n <= 0) return;
+      cellsDone += n;
+      options.onProgress?.(cellsDone, cellsTotal);
+    },
   };
-  const rows = SEED_ROWS.filter((row) => !options.services || options.services.includes(row.service));
+  options.onProgress?.(0, cellsTotal);
   const results = new Array<AuditRow>(rows.length);
   let next = 0;
   let done = 0;

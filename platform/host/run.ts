@@ -11,6 +11,8 @@ import { bodyLimit } from 'hono/body-limit';
 import type { Transport } from 'datasync';
 import { ConfigurationError } from 'datasync/core';
 import type { CacheProvider } from 'datasync/cache';
+import { metricsRegistry } from 'datasync/observability';
+import { createCircuitBreaker, type CircuitBreaker } from 'datasync/resilience';
 import { migrate, startRelay, type Migration, type OutboxRelay, type SqlPool } from 'datasync/postgres';
 import { createProducer, defineService, startConsumer, type Consumer, type ConsumerHooks, type Outcome, type Producer, type SettledInfo } from 'datasync/runtime';
 import { v5 as uuidv5 } from 'uuid';
@@ -106,20 +108,36 @@ export interface RunningPlatform {
   stop(): Promise<void>;
 }
 
-/** Finds services: in this process through the app, elsewhere through `platform.instances`. */
-function serviceDirectory(local: ReadonlySet<string>, app: () => Hono, pool: SqlPool): ServiceDirectory {
+/**
+ * Finds services: in this process through the app, elsewhere through `platform.instances`.
+ * Calls to another process go through a circuit breaker per service (`platform→<service>`):
+ * when five calls in a row fail to get an answer (no instance, refused, timed out), the
+ * service is not called for 10 s, so callers fail fast instead of each waiting out the
+ * timeout. Any HTTP answer, a 5xx included, is an answer.
+ */
+function serviceDirectory(local: ReadonlySet<string>, app: () => Hono, pool: SqlPool, circuits: Map<string, CircuitBreaker>): ServiceDirectory {
+  const circuitOf = (service: string): CircuitBreaker => {
+    let circuit = circuits.get(service);
+    if (!circuit) circuits.set(service, (circuit = createCircuitBreaker(`platform→${service}`)));
+    return circuit;
+  };
   return {
     async fetch(service, path, init) {
       if (local.has(service)) return app().request(path, init);
-      const { rows } = await pool.query<{ url: string }>(
-        `SELECT url FROM platform.instances WHERE service = $1 AND heartbeat_at > now() - make_interval(secs => $2)
-         ORDER BY heartbeat_at DESC LIMIT 1`,
-        [service, (3 * HEARTBEAT_MS) / 1_000],
-      );
-      if (!rows[0]) throw new Error(`no running instance of the ${service} service answers (none registered in platform.instances in the last ${(3 * HEARTBEAT_MS) / 1_000} s); start it with: datasync start --service ${service}`);
-      return fetch(new URL(path, rows[0].url), { ...init, signal: init?.signal ?? AbortSignal.timeout(SERVICE_CALL_TIMEOUT_MS) });
+      return circuitOf(service).execute(() => remoteFetch(pool, service, path, init));
     },
   };
+}
+
+/** Calls `service` in another process, found in `platform.instances`. */
+async function remoteFetch(pool: SqlPool, service: string, path: string, init: RequestInit | undefined): Promise<Response> {
+  const { rows } = await pool.query<{ url: string }>(
+    `SELECT url FROM platform.instances WHERE service = $1 AND heartbeat_at > now() - make_interval(secs => $2)
+     ORDER BY heartbeat_at DESC LIMIT 1`,
+    [service, (3 * HEARTBEAT_MS) / 1_000],
+  );
+  if (!rows[0]) throw new Error(`no running instance of the ${service} service answers (none registered in platform.instances in the last ${(3 * HEARTBEAT_MS) / 1_000} s); start it with: datasync start --service ${service}`);
+  return fetch(new URL(path, rows[0].url), { ...init, signal: init?.signal ?? AbortSignal.timeout(SERVICE_CALL_TIMEOUT_MS) });
 }
 
 /** Whether `service` reports its dead letters: the platform's topology lets it publish system errors. */
@@ -146,7 +164,8 @@ export async function startPlatform(config: PlatformConfig): Promise<RunningPlat
   for (const module of config.modules) await migrate(config.pool, module.name, module.migrations);
 
   const app = new Hono();
-  const directory = serviceDirectory(names, () => app, config.pool);
+  const circuits = new Map<string, CircuitBreaker>();
+  const directory = serviceDirectory(names, () => app, config.pool, circuits);
   const running = new Map<string, RunningService>();
   const consumers: Consumer[] = [];
   const relays: OutboxRelay[] = [];
@@ -177,6 +196,7 @@ export async function startPlatform(config: PlatformConfig): Promise<RunningPlat
     for (const [index, service] of built.entries()) await attempt(`closing ${config.modules[index]!.name}`, () => service.close?.());
     for (const consumer of consumers) await attempt(`stopping ${consumer.service.name}'s consumer`, () => consumer.close());
     for (const relay of relays) await attempt('stopping a relay', () => relay.close());
+    for (const circuit of circuits.values()) circuit.close();
     if (failures.length > 0) throw failures[0];
   })());
 
@@ -243,6 +263,9 @@ export async function startPlatform(config: PlatformConfig): Promise<RunningPlat
       if (!seen) throw new ApiError(404, 'NOT_FOUND', `service: ${c.req.param('service')} consumes nothing in this process`, 'service');
       return c.json({ outcomes: seen.get(c.req.param('eventId')) ?? [] });
     });
+    // every process's own metrics: Prometheus text, and prom-client's JSON for the dashboard and `datasync status`
+    app.get('/metrics', async (c) => c.body(await metricsRegistry.metrics(), 200, { 'content-type': metricsRegistry.contentType }));
+    app.get('/platform/metrics.json', async (c) => c.json(await metricsRegistry.getMetricsAsJSON()));
     app.get('/platform/services', (c) => c.json({ services: [...running.values()].map(({ module }) => ({ name: module.name, summary: module.summary, mount: module.mount ?? `/${module.name}` })) }));
     app.notFound((c) => errorResponse(c, new ApiError(404, 'NOT_FOUND', `no route ${c.req.method} ${c.req.path}`)));
     app.onError((error, c) => {

@@ -8,13 +8,16 @@
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { startAdminServer, type AdminServer } from 'datasync/admin';
 import { createCacheProvider, type CacheProvider } from 'datasync/cache';
 import { ConfigurationError } from 'datasync/core';
+import { startTracing, tracingFromEnv, type TracingHandle } from 'datasync/observability';
 import { openPostgres, resolveDatabase, type ResolvedDatabase } from 'datasync/postgres';
 import type { Transport } from 'datasync';
 import type pg from 'pg';
 import { connectTransport, parseTransportSpec } from 'datasync/transports';
 import { findModule, platformModules } from '../services/index.js';
+import { DEFAULT_ADMIN_PORT, participationRunner, platformTopology } from './dashboard.js';
 import { SyncMeter, readBacklog, progressLine, waitUntilCaughtUp } from './progress.js';
 import { startPlatform, type RunningPlatform } from './run.js';
 import { startWorkload, type Workload } from './workload.js';
@@ -29,6 +32,11 @@ export interface StartOptions {
   readonly services?: readonly string[];
   /** HTTP port; 0 = a free one. */
   readonly port: number;
+  /**
+   * The dashboard's port (0 = a free one), or false for none. Default: when every service runs
+   * here, 4400 (a free one when `port` is 0); with `services`, none.
+   */
+  readonly adminPort?: number | false;
   /**
    * Workload requests a second; 0 = none. Default `DATASYNC_DEMO_RATE`, else 20 when every
    * service runs here and none when `services` names some (a process of a few services would
@@ -102,6 +110,8 @@ export async function runPlatform(options: StartOptions): Promise<number> {
   let transport: Transport | undefined;
   let cache: CacheProvider | undefined;
   let platform: RunningPlatform | undefined;
+  let admin: AdminServer | undefined;
+  let tracing: TracingHandle | undefined;
   let workload: Workload | undefined;
   let progressTimer: NodeJS.Timeout | undefined;
   let runtimeFileWritten: string | undefined;
@@ -113,12 +123,27 @@ export async function runPlatform(options: StartOptions): Promise<number> {
     const transportSpec = options.transport ?? (process.env.DATASYNC_TRANSPORT || 'postgres');
     const transportName = parseTransportSpec(transportSpec).name;
     const redisUrl = options.redisUrl ?? (process.env.REDIS_URL || undefined);
+    // spans of every send and process when DATASYNC_TRACING (or OTEL_TRACES_EXPORTER) asks for them
+    const traceExporter = tracingFromEnv().exporter;
+    tracing = await startTracing({ exporter: traceExporter, serviceName: modules.length === platformModules.length ? 'datasync-platform' : `datasync-${modules.map((m) => m.name).join('+')}` });
     // The platform stops PostgreSQL itself, last, after everything that uses it.
     database = await resolveDatabase({ databaseUrl: options.database, stopOnSignals: false });
     checkpoint();
     pool = await openPostgres(database.url, { max: 20 });
     transport = await connectTransport(transportSpec, { databaseUrl: database.url });
     cache = createCacheProvider({ redisUrl });
+    const all = modules.length === platformModules.length;
+    // the dashboard first: a port already taken fails the start at once, not after the migrations
+    const adminPort = options.adminPort ?? (all ? (options.port === 0 ? 0 : DEFAULT_ADMIN_PORT) : false);
+    if (adminPort !== false) {
+      admin = await startAdminServer({
+        port: adminPort, pool, publisher: transport.publisher,
+        topology: () => platformTopology((service) => platform?.services.has(service) ?? false),
+        schemas: modules.map((module) => module.name),
+        participation: participationRunner({ db: pool, databaseUrl: database.url, transportSpec }),
+        onError: (error, where) => complain(`datasync: dashboard: ${where}: ${error instanceof Error ? error.message : String(error)}`),
+      });
+    }
     checkpoint();
     platform = await startPlatform({
       modules, pool, databaseUrl: database.url, transport, transportName: transportSpec, cache, port: options.port,
@@ -126,11 +151,10 @@ export async function runPlatform(options: StartOptions): Promise<number> {
       onError: (error, where) => complain(`datasync: ${where}: ${error instanceof Error ? error.message : String(error)}`),
     });
     checkpoint();
-    const all = modules.length === platformModules.length;
     if (database.embedded) {
       const file = runtimeFile(database.embedded.dataDir);
       mkdirSync(path.dirname(file), { recursive: true });
-      writeFileSync(file, `${JSON.stringify({ databaseUrl: database.url, httpUrl: platform.url, transport: transportSpec, pid: process.pid }, null, 2)}\n`);
+      writeFileSync(file, `${JSON.stringify({ databaseUrl: database.url, httpUrl: platform.url, ...(admin ? { adminUrl: admin.url } : {}), transport: transportSpec, pid: process.pid }, null, 2)}\n`);
       runtimeFileWritten = file;
     }
     const envRate = process.env.DATASYNC_DEMO_RATE ? parsePositiveNumber('DATASYNC_DEMO_RATE', process.env.DATASYNC_DEMO_RATE) : undefined;
@@ -144,9 +168,11 @@ export async function runPlatform(options: StartOptions): Promise<number> {
     say('');
     say(`datasync: ${all ? `the platform's ${modules.length} services` : modules.map((m) => m.name).join(', ')} running${workload ? `, with a workload of ${rate} changes a second (products, prices, stock, orders)` : ''}.`);
     say(`  http api      ${platform.url}  (GET ${platform.url}/platform/services lists the services and their routes)`);
+    if (admin) say(`  dashboard     ${admin.url}  (live sync metrics, dead letters to replay or discard; GET ${admin.url}/metrics for Prometheus)`);
     say(`  try           curl -X POST ${platform.url}/catalog/products -d '{"sku":"KET-1","name":"Kettle"}'; curl '${platform.url}/search?q=kettle'; curl ${platform.url}/products/<id>`);
     say(`  database      ${embedded ? `${database.url}  (embedded PostgreSQL, data in ${shortPath(embedded.dataDir)})` : 'DATABASE_URL'}`);
     say(`  transport     ${transportName}${options.transport || process.env.DATASYNC_TRANSPORT ? '' : ' (the default; --transport redis://… for Redis Streams)'}`);
+    if (traceExporter !== 'none') say(`  tracing       OpenTelemetry spans to ${traceExporter === 'otlp' ? `OTLP (${process.env.OTEL_EXPORTER_OTLP_ENDPOINT || 'http://localhost:4318'})` : 'the console'}`);
     say(`  cache         ${cache.kind === 'redis' ? 'Redis (REDIS_URL), one DB and key prefix per service' : 'in-process LRU (set REDIS_URL for Redis)'}`);
     say(`  audit         npm run datasync -- audit${embedded ? '' : ` --database ${url}`}`);
     say(`  dead letters  npm run datasync -- dlq list --schema search --database ${url}`);
@@ -196,11 +222,13 @@ export async function runPlatform(options: StartOptions): Promise<number> {
 
   clearInterval(progressTimer);
   await step('stop the workload', () => workload?.stop());
+  await step('stop the dashboard', () => admin?.close());
   await step('stop the services', () => platform?.stop());
   await step('close the transport', () => transport?.close());
   await step('close the caches', () => cache?.close());
   await step('close the database pool', () => pool?.end());
   await step('stop PostgreSQL', () => database?.stop());
+  await step('flush the traces', () => tracing?.shutdown());
   if (runtimeFileWritten) rmSync(runtimeFileWritten, { force: true });
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);

@@ -19,11 +19,22 @@ export const DEFAULT_HTTP_PORT = 4300;
  * throws a ConfigurationError naming the source unless it is an integer 0–65535.
  */
 export function resolveHttpPort(flag: string | undefined, env: string | undefined = process.env.DATASYNC_HTTP_PORT): number {
-  const [source, raw] = flag !== undefined ? ['--port', flag] : env !== undefined && env !== '' ? ['DATASYNC_HTTP_PORT', env] : [undefined, undefined];
-  if (raw === undefined) return DEFAULT_HTTP_PORT;
+  return resolvePort({ flag: ['--port', flag], env: ['DATASYNC_HTTP_PORT', env], hint: '0 picks a free port' }) ?? DEFAULT_HTTP_PORT;
+}
+
+/**
+ * A port from a command-line flag, else from an environment variable (an empty one counts as
+ * unset); undefined when neither is given. A ConfigurationError names the source unless it is an
+ * integer 0–65535; `hint` ends its message.
+ */
+export function resolvePort(options: { flag: [name: string, value: string | undefined]; env: [name: string, value: string | undefined]; hint: string }): number | undefined {
+  const [flagName, flagValue] = options.flag;
+  const [envName, envValue] = options.env;
+  const [source, raw] = flagValue !== undefined ? [flagName, flagValue] : envValue !== undefined && envValue !== '' ? [envName, envValue] : [undefined, undefined];
+  if (raw === undefined) return undefined;
   const port = Number(raw);
   if (raw.trim() === '' || !Number.isInteger(port) || port < 0 || port > 65_535) {
-    throw new ConfigurationError(source ?? 'DATASYNC_HTTP_PORT', raw, 'a port number 0–65535 (0 picks a free port)');
+    throw new ConfigurationError(source ?? envName, raw, `a port number 0–65535 (${options.hint})`);
   }
   return port;
 }

@@ -1,4 +1,5 @@
 import { ConfigurationError } from '../core/errors.js';
+import { SyncMetrics, type CountedCache } from '../observability/sync-metrics.js';
 
 /** Configuration of {@link createCacheProvider} (./index.ts). */
 export interface CacheConfig {
@@ -24,6 +25,11 @@ export interface CacheConfig {
   readonly floorTtlMs?: number;
   /** Redis: prepended to every key, e.g. to share one Redis between platforms or tests. Default ''. */
   readonly namespace?: string;
+  /**
+   * Where each cache's hits, misses and invalidations are reported (`datasync_cache_*_total{cache="<service>/<name>"}`).
+   * Default datasync's registry (`SyncMetrics.for()`); false for none.
+   */
+  readonly metrics?: SyncMetrics | false;
 }
 
 /** Entries per in-process cache. */
@@ -44,7 +50,7 @@ export const DEFAULT_CACHE_DB_NUMBERS: Readonly<Record<string, number>> = Object
 });
 
 /** The configuration with every default filled in. */
-export type ResolvedCacheConfig = Required<Omit<CacheConfig, 'redisUrl'>> & { readonly redisUrl: string | undefined };
+export type ResolvedCacheConfig = Required<Omit<CacheConfig, 'redisUrl' | 'metrics'>> & { readonly redisUrl: string | undefined; readonly metrics: SyncMetrics | undefined };
 
 const NAMESPACE = /^[A-Za-z0-9_:.-]*$/;
 
@@ -57,6 +63,7 @@ export function resolveCacheConfig(config: CacheConfig = {}): ResolvedCacheConfi
     entryTtlMs: config.entryTtlMs ?? DEFAULT_CACHE_ENTRY_TTL_MS,
     floorTtlMs: config.floorTtlMs ?? DEFAULT_CACHE_FLOOR_TTL_MS,
     namespace: config.namespace ?? '',
+    metrics: config.metrics === false ? undefined : (config.metrics ?? SyncMetrics.for()),
   };
   if (resolved.redisUrl !== undefined && !/^rediss?:\/\//.test(resolved.redisUrl)) {
     throw new ConfigurationError('cache.redisUrl', resolved.redisUrl, 'a redis:// or rediss:// URL');
@@ -82,6 +89,11 @@ const SERVICE_NAME = /^[a-z][a-z0-9_]{0,40}$/;
 export function checkCacheName(service: string, name: string): void {
   if (!SERVICE_NAME.test(service)) throw new ConfigurationError('cache service', service, 'a service name (lower case letters, digits and _)');
   if (!CACHE_NAME.test(name)) throw new ConfigurationError(`cache name of ${service}`, name, 'lower case letters, digits, _ and -, e.g. product-view');
+}
+
+/** Reports `cache`'s counters as `<service>/<name>` (see {@link CacheConfig.metrics}); returns what stops it. */
+export function watchCacheMetrics(config: ResolvedCacheConfig, service: string, name: string, cache: CountedCache): () => void {
+  return config.metrics?.watchCache(`${service}/${name}`, cache) ?? (() => undefined);
 }
 
 /** Checks a version given to fill or invalidate. */

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { Cache, CacheEntry, CacheProvider, CacheStats } from './cache.js';
-import { CACHE_FLOORS_PER_ENTRY, checkCacheName, checkVersion, type ResolvedCacheConfig } from './config.js';
+import { CACHE_FLOORS_PER_ENTRY, checkCacheName, checkVersion, watchCacheMetrics, type ResolvedCacheConfig } from './config.js';
 
 /**
  * The embedded default: each cache is two LRU maps in this process (`lru-cache`), one of
@@ -68,6 +68,7 @@ export class InProcessCacheProvider implements CacheProvider {
   readonly kind = 'inprocess' as const;
   readonly #config: ResolvedCacheConfig;
   readonly #caches = new Map<string, InProcessCache<unknown>>();
+  readonly #unwatch: (() => void)[] = [];
 
   constructor(config: ResolvedCacheConfig) {
     this.#config = config;
@@ -80,11 +81,13 @@ export class InProcessCacheProvider implements CacheProvider {
     if (!cache) {
       cache = new InProcessCache<unknown>(full, this.#config);
       this.#caches.set(full, cache);
+      this.#unwatch.push(watchCacheMetrics(this.#config, service, name, cache));
     }
     return cache as Cache<T>;
   }
 
   async close(): Promise<void> {
-    // nothing to release: the maps go with the process
+    // nothing else to release: the maps go with the process
+    for (const unwatch of this.#unwatch.splice(0)) unwatch();
   }
 }

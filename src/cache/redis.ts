@@ -2,7 +2,7 @@ import { createRequire } from 'node:module';
 import type { Redis as RedisClient, RedisOptions } from 'ioredis';
 import { SyncError } from '../core/errors.js';
 import type { Cache, CacheEntry, CacheProvider, CacheStats } from './cache.js';
-import { checkCacheName, checkVersion, type ResolvedCacheConfig } from './config.js';
+import { checkCacheName, checkVersion, watchCacheMetrics, type ResolvedCacheConfig } from './config.js';
 
 /**
  * Caches in Redis, shared by every process of a service. Each service has its own DB number
@@ -128,6 +128,7 @@ export class RedisCacheProvider implements CacheProvider {
   readonly #Redis: RedisConstructor;
   readonly #connections = new Map<number, ScriptedRedis>();
   readonly #caches = new Map<string, RedisCache<unknown>>();
+  readonly #unwatch: (() => void)[] = [];
   #closed: Promise<void> | undefined;
 
   constructor(config: ResolvedCacheConfig & { readonly redisUrl: string }) {
@@ -163,12 +164,14 @@ export class RedisCacheProvider implements CacheProvider {
     if (!cache) {
       cache = new RedisCache<unknown>(full, this.#connection(this.dbOf(service)), this.#config);
       this.#caches.set(full, cache);
+      this.#unwatch.push(watchCacheMetrics(this.#config, service, name, cache));
     }
     return cache as Cache<T>;
   }
 
   close(): Promise<void> {
     this.#closed ??= (async () => {
+      for (const unwatch of this.#unwatch.splice(0)) unwatch();
       await Promise.all([...this.#connections.values()].map((redis) => redis.quit().catch(() => redis.disconnect())));
     })();
     return this.#closed;

@@ -1,21 +1,22 @@
+import { userInfo } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Option, type Command } from 'commander';
 import type pg from 'pg';
-import { DLQ_ATTRIBUTES, type CloudEvent } from '../core/envelope.js';
 import { ArgumentError, SyncError } from '../core/errors.js';
+import { discardDeadLetter, replayDeadLetter } from '../postgres/dead-letter-replay.js';
 import { DeadLetterStore, type DeadLetter, type DeadLetterFilter } from '../postgres/dead-letter-store.js';
-import { inTransaction } from '../postgres/sql.js';
-import type { Publisher } from '../transports/transport.js';
-import { requireMigrated, resolveDatabaseUrl, resolveTransportSpec, usingConnections } from './connections.js';
+import { requireMigrated, resolveDatabaseUrl, resolveTransportSpec, usingConnections, type CliEnv } from './connections.js';
 import { CommandFailure } from './failure.js';
 import { TIME_FORMS, addConnectionOptions, addJsonOption, parseNonEmpty, parsePositiveInteger, parsePositiveNumber, parseTime, schemaOption } from './options.js';
-import { Output, Progress, formatTime, truncate, type CliIo, type Column, type Style } from './output.js';
+import { Output, formatTime, truncate, type CliIo, type Column, type Style } from './output.js';
+import { PROGRESS_FROM_ITEMS, quietOption, startProgress } from './progress.js';
 
 const DLQ_TABLES = ['dead_letters'] as const;
+/** Replay and discard also record who did it (`audit_log`). */
+const DLQ_ACTION_TABLES = ['dead_letters', 'audit_log'] as const;
 const STATUSES = ['pending', 'replayed', 'discarded', 'all'] as const;
 /** How many pending dead letters one filtered `dlq replay` takes at most without `--limit`. */
 const DEFAULT_REPLAY_LIMIT = 10_000;
-const DLQ_ATTRIBUTE_NAMES: ReadonlySet<string> = new Set(Object.values(DLQ_ATTRIBUTES));
 
 interface CommonOptions {
   schema: string;
@@ -41,6 +42,7 @@ interface ReplayOptions extends CommonOptions, FilterOptions {
   dryRun?: boolean;
   rate?: number;
   transport?: string;
+  quiet?: boolean;
 }
 
 interface DiscardOptions extends CommonOptions {
@@ -77,6 +79,17 @@ function filterOf(options: FilterOptions): DeadLetterFilter {
 
 function hasFilter(options: FilterOptions): boolean {
   return options.topic !== undefined || options.consumer !== undefined || options.error !== undefined || options.since !== undefined;
+}
+
+/** Who runs the command, as `audit_log` records it: `cli:<os user>`. */
+function cliActor(env: CliEnv): string {
+  let user: string | undefined;
+  try {
+    user = userInfo().username;
+  } catch {
+    user = undefined; // no passwd entry for this uid (some containers)
+  }
+  return `cli:${user || env.USER || env.USERNAME || 'unknown'}`;
 }
 
 /** Checks ids before anything connects: whole numbers, duplicates dropped. */
@@ -201,7 +214,8 @@ function addReplay(dlq: Command, io: CliIo): void {
     .option('--all', 'with no ids and no filters: replay every pending dead letter')
     .option('--force', 'also replay discarded dead letters given by id')
     .option('--dry-run', 'print what would be replayed; publish nothing, change nothing')
-    .option('--rate <events/s>', 'publish at most this many events per second (default: no limit)', parsePositiveNumber);
+    .option('--rate <events/s>', 'publish at most this many events per second (default: no limit)', parsePositiveNumber)
+    .addOption(quietOption());
   addConnectionOptions(command, true);
   addJsonOption(command);
   command.addHelpText('after', `
@@ -213,13 +227,17 @@ original topic, so every consumer group of that topic receives it: the consumer
 that dead-lettered it applies it, and groups that already processed it skip it as a
 duplicate (processed_events). Replaying twice therefore applies once. A dead letter
 without an envelope (a malformed message) cannot be replayed and is skipped.
+From ${PROGRESS_FROM_ITEMS} dead letters on, progress goes to stderr; --quiet silences it.
 
 Examples:
   datasync dlq replay 42 43 --schema search
   datasync dlq replay --schema search --topic catalog.product.updated --since 1h --dry-run
   datasync dlq replay --schema search --all --rate 100`);
   command.action(async (rawIds: string[], options: ReplayOptions) => {
-    const output = new Output(io, options);
+    const progress = options.dryRun
+      ? startProgress(io, { label: 'checking dead letters (dry run)', finished: 'dry run: would replay', noun: 'dead letters', quiet: options.quiet, minTotal: PROGRESS_FROM_ITEMS })
+      : startProgress(io, { label: 'replaying dead letters', finished: 'replayed', noun: 'dead letters', quiet: options.quiet, minTotal: PROGRESS_FROM_ITEMS });
+    const output = new Output(progress.share(io), options);
     const ids = checkIds(rawIds);
     if (ids.length > 0 && (hasFilter(options) || options.all || options.limit !== undefined)) {
       throw new SyncError('ARGUMENT_INVALID', 'dlq replay: give either dead-letter ids or filters (--topic, --consumer, --error, --since, --limit, --all), not both', { permanent: true });
@@ -234,7 +252,7 @@ Examples:
     const transportSpec = resolveTransportSpec(options.transport, io.env);
     await usingConnections(async (connections) => {
       const pool = await connections.database(databaseUrl);
-      await requireMigrated(pool, options.schema, DLQ_TABLES);
+      await requireMigrated(pool, options.schema, options.dryRun ? DLQ_TABLES : DLQ_ACTION_TABLES);
       const publisher = options.dryRun ? undefined : (await connections.transport(transportSpec, databaseUrl)).publisher;
       const store = new DeadLetterStore(options.schema);
       const byId = ids.length > 0;
@@ -248,7 +266,6 @@ Examples:
         skipped.push({ id: letter.id, reason });
         output.note(`datasync: dead letter ${letter.id} skipped: ${reason}`);
       };
-      const progress = new Progress(output, options.dryRun ? 'dlq replay (dry run)' : 'dlq replay');
       const started = Date.now();
       for (const letter of letters) {
         io.signal?.throwIfAborted();
@@ -261,7 +278,7 @@ Examples:
           continue;
         }
         if (!options.dryRun) {
-          const outcome = await replayOne(pool, store, publisher!, letter, { byId, force: options.force === true, signal: io.signal });
+          const outcome = await replayDeadLetter(pool, store, publisher!, { ...letter, envelope: letter.envelope }, { actor: cliActor(io.env), byId, force: options.force === true, signal: io.signal });
           if (outcome !== undefined) {
             skip(letter, outcome);
             continue;
@@ -272,7 +289,7 @@ Examples:
         if (!output.json) output.line(`${options.dryRun ? 'would replay' : 'replayed'} ${letter.id}  ${letter.topic}  event ${letter.eventId ?? letter.envelope.id}  (consumer ${letter.consumer}, was ${letter.status})`);
         progress.update(replayed.length + skipped.length, letters.length);
       }
-      progress.finish(replayed.length + skipped.length, letters.length);
+      progress.finish({ done: replayed.length, ...(skipped.length > 0 ? { detail: `${skipped.length} skipped` } : {}) });
 
       if (output.json) {
         output.document({
@@ -289,36 +306,8 @@ Examples:
       if (byId && skipped.length > 0) {
         throw new CommandFailure(`${countOf(skipped.length, ids.length)} not replayed: ${skipped.map((s) => s.id).join(', ')}`);
       }
-    });
+    }).finally(() => progress.close());
   });
-}
-
-/**
- * Replays one dead letter in one transaction: locks its row, checks it may still be
- * replayed, marks it replayed, publishes the original event, commits. A failed publish
- * rolls the mark back. Holding the row lock until after the publish means a consumer that
- * dead-letters the replayed event again records a new pending row instead of updating
- * this one. Returns why it was skipped, or `undefined` when it was replayed.
- */
-async function replayOne(
-  pool: pg.Pool, store: DeadLetterStore, publisher: Publisher, letter: DeadLetter,
-  options: { byId: boolean; force: boolean; signal: AbortSignal | undefined },
-): Promise<string | undefined> {
-  return inTransaction(pool, async (tx) => {
-    const status = await store.lockForReplay(tx, letter.id);
-    if (status === undefined) return 'it was deleted meanwhile';
-    if (!options.byId && status !== 'pending') return `its status changed to ${status} meanwhile`;
-    if (status === 'discarded' && !options.force) return 'it was discarded meanwhile; add --force to replay it anyway';
-    await store.markReplayed(tx, letter.id);
-    // A replay repeats an event id on purpose: a broker's de-duplication window must not drop it.
-    await publisher.publish(letter.topic, [originalEvent(letter.envelope!)], { deduplicate: false, ...(options.signal ? { signal: options.signal } : {}) });
-    return undefined;
-  });
-}
-
-/** The event as first published: the envelope without any `dlq*` attribute. */
-function originalEvent(envelope: CloudEvent): CloudEvent {
-  return Object.fromEntries(Object.entries(envelope).filter(([name]) => !DLQ_ATTRIBUTE_NAMES.has(name))) as unknown as CloudEvent;
 }
 
 function addDiscard(dlq: Command, io: CliIo): void {
@@ -337,7 +326,7 @@ function addDiscard(dlq: Command, io: CliIo): void {
     const url = resolveDatabaseUrl(options.database, io.env);
     await usingConnections(async (connections) => {
       const pool = await connections.database(url);
-      await requireMigrated(pool, options.schema, DLQ_TABLES);
+      await requireMigrated(pool, options.schema, options.dryRun ? DLQ_TABLES : DLQ_ACTION_TABLES);
       const store = new DeadLetterStore(options.schema);
       const letters = await fetchByIds(pool, store, ids);
       const discarded: string[] = [];
@@ -349,7 +338,7 @@ function addDiscard(dlq: Command, io: CliIo): void {
           output.note(`dead letter ${letter.id} was already discarded`);
           continue;
         }
-        if (letter.status !== 'pending' || !(options.dryRun || (await store.discard(pool, letter.id)))) {
+        if (letter.status !== 'pending' || !(options.dryRun || (await discardDeadLetter(pool, store, letter, { actor: cliActor(io.env) })))) {
           const reason = `its status is ${letter.status === 'pending' ? 'no longer pending' : letter.status}; only pending dead letters can be discarded`;
           unchanged.push({ id: letter.id, reason });
           output.note(`datasync: dead letter ${letter.id} not discarded: ${reason}`);

@@ -5,7 +5,8 @@ import { outboxStatus, replayOutbox } from '../postgres/outbox-admin.js';
 import type { Publisher } from '../transports/transport.js';
 import { requireMigrated, resolveDatabaseUrl, resolveTransportSpec, describeTransportSpec, usingConnections } from './connections.js';
 import { TIME_FORMS, addConnectionOptions, addJsonOption, parsePositiveNumber, parseTime, schemaOption } from './options.js';
-import { Output, Progress, formatDuration, formatTime, type CliIo } from './output.js';
+import { Output, formatDuration, formatTime, type CliIo } from './output.js';
+import { PROGRESS_FROM_ITEMS, quietOption, startProgress } from './progress.js';
 
 const OUTBOX_TABLES = ['outbox', 'outbox_relay'] as const;
 
@@ -25,6 +26,7 @@ interface ReplayOptions extends StatusOptions {
   dryRun?: boolean;
   rate?: number;
   transport?: string;
+  quiet?: boolean;
 }
 
 /** Adds `datasync outbox status`, `datasync outbox replay` and `datasync outbox cdc drop`. */
@@ -93,13 +95,15 @@ Example:
     .option('--until <time>', 'first created_at no longer included (default: no upper bound)', (value) => parseTime(value))
     .option('--topic <topic>', 'only rows of this topic (default: every topic)')
     .option('--dry-run', 'count the rows that would be re-published; publish nothing')
-    .option('--rate <events/s>', 'publish at most this many events per second (default: no limit)', parsePositiveNumber);
+    .option('--rate <events/s>', 'publish at most this many events per second (default: no limit)', parsePositiveNumber)
+    .addOption(quietOption());
   addConnectionOptions(replay, true);
   addJsonOption(replay);
   replay.addHelpText('after', `
 Rows not yet sent are left to the relay; the relay cursor is not moved.
 Every consumer group of a topic receives the events again and skips those it
 already processed (processed_events), so a replay applies only what was missed.
+Progress goes to stderr (one updating line on a terminal); --quiet silences it.
 
 Examples:
   datasync outbox replay --schema catalog --since 2h --topic catalog.product.updated --dry-run
@@ -116,7 +120,7 @@ Examples:
       await requireMigrated(pool, options.schema, OUTBOX_TABLES);
       const transport = options.dryRun ? undefined : await connections.transport(transportSpec, databaseUrl);
       const range = `${options.since.toISOString()} .. ${options.until?.toISOString() ?? 'now'}${options.topic ? `, topic ${options.topic}` : ''}`;
-      const progress = new Progress(output, 'outbox replay');
+      const progress = startProgress(io, { label: 'replaying outbox events', finished: 're-published', noun: 'events', quiet: options.quiet, minTotal: PROGRESS_FROM_ITEMS });
       const result = await replayOutbox(pool, transport?.publisher ?? DRY_RUN_PUBLISHER, {
         schema: options.schema,
         since: options.since,
@@ -126,8 +130,11 @@ Examples:
         ratePerSecond: options.rate,
         signal: io.signal,
         onProgress: (done, total) => progress.update(done, total),
+      }).catch((error: unknown) => {
+        progress.close();
+        throw error;
       });
-      progress.finish(result.published, result.matched);
+      progress.finish();
       if (output.json) {
         output.document({
           schema: options.schema, since: options.since, until: options.until ?? null, topic: options.topic ?? null,

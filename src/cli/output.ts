@@ -86,38 +86,6 @@ export class Output {
   }
 }
 
-/**
- * Reports `done/total` on stderr at most about once a second, and once at the end when
- * anything was reported before (short runs stay quiet).
- */
-export class Progress {
-  readonly #output: Output;
-  readonly #label: string;
-  readonly #intervalMs: number;
-  #lastAt = Date.now();
-  #shown = false;
-
-  constructor(output: Output, label: string, intervalMs = 1_000) {
-    this.#output = output;
-    this.#label = label;
-    this.#intervalMs = intervalMs;
-  }
-
-  /** Called after each step; prints when a second has passed since the last line. */
-  update(done: number, total: number): void {
-    const now = Date.now();
-    if (now - this.#lastAt < this.#intervalMs) return;
-    this.#lastAt = now;
-    this.#shown = true;
-    this.#output.note(`${this.#label}: ${done}/${total} (${total === 0 ? 100 : Math.floor((done / total) * 100)}%)`);
-  }
-
-  /** The closing line, if progress was shown. */
-  finish(done: number, total: number): void {
-    if (this.#shown) this.#output.note(`${this.#label}: ${done}/${total} done`);
-  }
-}
-
 /** `2026-11-24 10:00:03Z`, or `-` for none. */
 export function formatTime(date: Date | null | undefined): string {
   if (!date) return '-';

@@ -9,6 +9,7 @@ import { CommandFailure } from './failure.js';
 import { loadProjectModule } from './load-module.js';
 import { addJsonOption, parsePositiveNumber } from './options.js';
 import { Output, type CliIo } from './output.js';
+import { quietOption, startProgress } from './progress.js';
 
 /**
  * `datasync start` and `datasync audit`: the reference platform (platform/ beside the
@@ -30,6 +31,8 @@ interface StartOptions {
   transport?: string;
   service?: string[];
   port?: string;
+  adminPort?: string;
+  admin: boolean;
   rate?: number;
   workload: boolean;
 }
@@ -41,12 +44,13 @@ interface AuditOptions {
   service?: string[];
   timeout: number;
   json?: boolean;
+  quiet?: boolean;
 }
 
 const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
 
-/** The database of `audit`: `--database`, `DATABASE_URL`, the running platform's runtime file, else the default. */
-function auditDatabaseUrl(option: string | undefined, env: CliEnv): string {
+/** The database of `audit`, `dashboard` and `status`: `--database`, `DATABASE_URL`, the running platform's runtime file, else the default. */
+export function auditDatabaseUrl(option: string | undefined, env: CliEnv): string {
   const file = runtimeFile(env);
   if (option !== undefined || env.DATABASE_URL || !existsSync(file)) return resolveDatabaseUrl(option, env);
   try {
@@ -69,6 +73,8 @@ export function addPlatformCommands(program: Command, io: CliIo): void {
     .option('--transport <spec>', 'postgres, or a redis://, nats://, amqp:// URL (default: $DATASYNC_TRANSPORT, else postgres)')
     .option('--service <name>', 'run only this service; repeat for more (the platform as separate processes)', collect)
     .option('--port <n>', 'HTTP API port; 0 picks a free one (default: $DATASYNC_HTTP_PORT, else 4300)')
+    .option('--admin-port <n>', 'dashboard and admin API port; 0 picks a free one (default: $DATASYNC_ADMIN_PORT, else 4400; a free one with --port 0; none with --service)')
+    .option('--no-admin', 'no dashboard')
     .option('--rate <n>', 'workload requests a second (default 20; with --service none unless given)', parsePositiveNumber)
     .option('--no-workload', 'no workload: data changes only through the API');
   start.addHelpText('after', `
@@ -85,8 +91,10 @@ Examples:
     const loaded = await loadProjectModule(path.join(options.platform, 'host', 'start.ts'), '--platform', 'the folder of the reference platform (with host/start.ts)');
     const { runPlatform } = loaded as { runPlatform: (o: unknown) => Promise<number> };
     const { resolveHttpPort } = await loadProjectModule(path.join(options.platform, 'http', 'server.ts'), '--platform', 'the folder of the reference platform (with http/server.ts)') as { resolveHttpPort: (flag?: string) => number };
+    const { resolveAdminPort } = await loadProjectModule(path.join(options.platform, 'host', 'dashboard.ts'), '--platform', 'the folder of the reference platform (with host/dashboard.ts)') as { resolveAdminPort: (flag?: string) => number | undefined };
     const code = await runPlatform({
       database: options.database, transport: options.transport, services: options.service, port: resolveHttpPort(options.port),
+      adminPort: options.admin ? resolveAdminPort(options.adminPort) : false,
       rate: options.workload ? options.rate : 0,
       say: (line: string) => io.stdout.write(`${line}\n`), complain: (line: string) => io.stderr.write(`${line}\n`),
     });
@@ -104,7 +112,8 @@ Examples:
       const seconds = Number(value);
       if (!Number.isFinite(seconds) || seconds <= 0) throw new InvalidArgumentError('Expected a positive number of seconds.');
       return seconds;
-    }, 20);
+    }, 20)
+    .addOption(quietOption());
   addJsonOption(audit);
   audit.addHelpText('after', `
 Each cell is a probe against the live services: a change through a service's API seen
@@ -112,6 +121,7 @@ consumed (producer), an event published and applied (consumer), the same event a
 effect (idempotency), an event without a required field dead-lettered at once (schema), a
 cached read rebuilt after a change elsewhere (cache), a refused event dead-lettered (DLQ).
 Probe entities stay (SKUs AUDIT-…); the dead letters the probes cause are discarded.
+Progress (cells probed of all, a line per service) goes to stderr; --quiet silences it.
 
 Exit codes: 0 every applicable cell verified, 1 a cell failed or a service is not running.
 
@@ -119,7 +129,8 @@ Examples:
   datasync audit
   datasync audit --service catalog --service search --json`);
   audit.action(async (options: AuditOptions) => {
-    const output = new Output(io, options);
+    const progress = startProgress(io, { label: 'auditing cells', finished: 'audited', noun: 'cells', quiet: options.quiet });
+    const output = new Output(progress.share(io), options);
     const databaseUrl = auditDatabaseUrl(options.database, io.env);
     const transportSpec = options.transport === undefined ? undefined : resolveTransportSpec(options.transport, io.env);
     const loaded = await loadProjectModule(path.join(options.platform, 'audit', 'audit.ts'), '--platform', 'the folder of the reference platform (with audit/audit.ts)');
@@ -132,9 +143,13 @@ Examples:
         db, databaseUrl, transportSpec, services: options.service, timeoutMs: options.timeout * 1_000,
         onRow: (row: AuditRow, done: number, total: number) => {
           const failed = Object.values(row.cells).filter((cell) => cell.status !== 'pass' && cell.status !== 'na').length;
-          output.note(`  ${row.title}: ${failed === 0 ? 'verified' : `${failed} cell${failed === 1 ? '' : 's'} failed`} (${done}/${total})`);
+          progress.log(`  ${row.title}: ${failed === 0 ? 'verified' : `${failed} cell${failed === 1 ? '' : 's'} failed`} (${done}/${total})`);
+        },
+        onProgress: (cellsDone: number, cellsTotal: number) => {
+          progress.update(cellsDone, cellsTotal, cellsDone === cellsTotal ? "discarding the probes' dead letters…" : '');
         },
       });
+      progress.finish();
       if (output.json) {
         output.document(report);
       } else {
@@ -145,6 +160,7 @@ Examples:
       if (error instanceof Error && /no running platform found/.test(error.message)) throw new ArgumentError('--database', redactUrl(databaseUrl), error.message);
       throw error;
     } finally {
+      progress.close();
       await db?.end();
     }
   });

@@ -1,11 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { addCheckCommand } from './check.js';
+import { addDashboardCommand } from './dashboard.js';
 import { addDlqCommands } from './dlq.js';
 import { EXIT_CODES, describeFailure } from './failure.js';
 import { addMigrateCommand } from './migrate.js';
 import { addOutboxCommands } from './outbox.js';
 import { addPlatformCommands } from './platform.js';
+import { addStatusCommand } from './status.js';
 import type { CliIo } from './output.js';
 
 /** The package version (package.json sits two folders up from both src/cli and dist/cli). */
@@ -21,7 +23,7 @@ function packageVersion(): string {
 export function createProgram(io: CliIo, helpHint: () => string = () => 'Run \'datasync --help\' for usage.'): Command {
   const program = new Command('datasync');
   program
-    .description('Operate datasync: migrate schemas, watch and replay the outbox, list, replay and discard dead letters, check contracts, run and audit the reference platform.')
+    .description('Operate datasync: migrate schemas, watch and replay the outbox, list, replay and discard dead letters, check contracts, run and audit the reference platform, see its sync health (status, dashboard).')
     .version(packageVersion(), '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help for the command')
     .exitOverride()
@@ -45,6 +47,8 @@ Exit codes: 0 done, 1 failed, 2 bad arguments, 3 server unreachable, 130 interru
   addDlqCommands(program, io);
   addCheckCommand(program, io);
   addPlatformCommands(program, io);
+  addDashboardCommand(program, io);
+  addStatusCommand(program, io);
   return program;
 }
 

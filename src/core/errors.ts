@@ -27,6 +27,7 @@ export const ERROR_CODES = {
   PAYLOAD_TOO_LARGE: 'An event is larger than the transport accepts (its maxPayloadBytes); nothing of that publish call was sent.',
   HANDLER_FAILED: 'A handler threw an error that is not a SyncError; it is retried.',
   ARGUMENT_INVALID: 'A command-line argument or API argument has a value that cannot be used.',
+  CIRCUIT_OPEN: 'A circuit breaker is open after repeated failures of the dependency behind it; calls fail at once until a trial call succeeds.',
 } as const;
 
 /** A stable error code. */

@@ -1,2 +1,5 @@
-/** Prometheus metrics (prom-client). The observability issue grows this into the full set of DESIGN.md section 3. */
+/** Observability: Prometheus metrics (prom-client) and OpenTelemetry tracing, DESIGN.md section 3. */
 export * from './metrics.js';
+export * from './sync-metrics.js';
+export * from './tracing.js';
+export * from './snapshot.js';

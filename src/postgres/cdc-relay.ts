@@ -406,7 +406,9 @@ export class CdcRelay {
 
   /** Publishes rows with retry (see {@link publishBatch}); false when the term ended first (the batch is abandoned). */
   #publish(rows: readonly OutboxChange[], signal: AbortSignal): Promise<boolean> {
-    return publishBatch(rows, { publisher: this.#config.publisher, hooks: this.#config.hooks, signal, report: (error) => this.#report(error) });
+    return publishBatch(rows, {
+      publisher: this.#config.publisher, hooks: this.#config.hooks, signal, report: (error) => this.#report(error), onPublished: this.#leadership.countPublished,
+    });
   }
 
   /**

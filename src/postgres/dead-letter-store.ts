@@ -44,6 +44,12 @@ export interface DeadLetterFilter {
   readonly status?: DeadLetter['status'] | 'all';
   readonly ids?: readonly string[];
   readonly limit?: number;
+  /**
+   * Most recently failed first (`last_failed_at`, then id, descending: the dashboard's view)
+   * instead of oldest id first. By failure time, not id: a letter recorded long ago that failed
+   * again just now (a redelivered poison message updates its pending row) is among the newest.
+   */
+  readonly newestFirst?: boolean;
 }
 
 interface Row {
@@ -82,7 +88,7 @@ export class DeadLetterStore {
     return result.rows[0]!.id;
   }
 
-  /** Dead letters matching `filter`, oldest first. */
+  /** Dead letters matching `filter`, oldest id first (unless `newestFirst`), at most `limit` (default 1,000). */
   async list(db: SqlExecutor, filter: DeadLetterFilter = {}): Promise<DeadLetter[]> {
     const where: string[] = [];
     const params: unknown[] = [];
@@ -98,7 +104,8 @@ export class DeadLetterStore {
     params.push(filter.limit ?? 1000);
     const sql = `SELECT id::text, consumer, topic, event_id, partition_key, envelope, raw_body, reason, error_class, error_code, error_message,
         attempts, first_failed_at, last_failed_at, status, replay_count, replayed_at, discarded_at
-      FROM ${this.#table} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id LIMIT $${params.length}`;
+      FROM ${this.#table} ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY ${filter.newestFirst ? 'last_failed_at DESC, id DESC' : 'id'} LIMIT $${params.length}`;
     return (await db.query<Row>(sql, params)).rows.map(toDeadLetter);
   }
 

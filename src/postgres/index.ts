@@ -10,3 +10,5 @@ export * from './relay.js';
 export * from './outbox-admin.js';
 export * from './cdc-replication.js';
 export * from './cdc-relay.js';
+export * from './audit-log.js';
+export * from './dead-letter-replay.js';

@@ -82,6 +82,19 @@ export const DATASYNC_MIGRATIONS: readonly Migration[] = [
       CREATE UNIQUE INDEX IF NOT EXISTS dead_letters_pending_event
         ON {schema}.dead_letters (consumer, event_id) WHERE status = 'pending' AND event_id IS NOT NULL;`,
   },
+  {
+    id: 'datasync_0004_audit_log',
+    sql: `
+      CREATE TABLE IF NOT EXISTS {schema}.audit_log (
+        id      bigserial PRIMARY KEY,
+        at      timestamptz NOT NULL DEFAULT now(),
+        actor   text NOT NULL,
+        action  text NOT NULL,
+        target  text NOT NULL,
+        detail  jsonb
+      );
+      CREATE INDEX IF NOT EXISTS audit_log_at ON {schema}.audit_log (at);`,
+  },
 ];
 
 /**

@@ -91,6 +91,21 @@ export async function outboxStatus(db: SqlExecutor, schema: string): Promise<Out
   };
 }
 
+/**
+ * Just the backlog of `schema`'s outbox: committed events beyond the relay's cursor and the age
+ * of the oldest. One query, cheap enough for every metrics scrape (outboxStatus also counts
+ * retained rows and reads the CDC slot).
+ */
+export async function outboxBacklog(db: SqlExecutor, schema: string): Promise<Pick<OutboxStatus, 'pending' | 'oldestPendingAgeSeconds'>> {
+  const quoted = quoteIdent(schema);
+  const { rows } = await db.query<{ pending: string; oldest_age: number | null }>(
+    `SELECT count(*)::text AS pending, extract(epoch FROM now() - min(o.created_at))::float8 AS oldest_age
+     FROM ${quoted}.outbox_relay r JOIN ${quoted}.outbox o ON (o.xid, o.id) > (r.position_xid, r.position_id)
+     WHERE r.outbox = 'outbox'`,
+  );
+  return { pending: Number(rows[0]?.pending ?? 0), oldestPendingAgeSeconds: Math.max(0, rows[0]?.oldest_age ?? 0) };
+}
+
 /** Options of {@link replayOutbox}. */
 export interface ReplayOptions {
   readonly schema: string;
@@ -108,7 +123,10 @@ export interface ReplayOptions {
   readonly batchSize?: number;
   /** Stops between batches; the promise then rejects with the abort reason. */
   readonly signal?: AbortSignal;
-  /** Called after each published batch (and once with `0` first). */
+  /**
+   * Progress: `(0, total)` once the range is counted, then `(published so far, total)` after
+   * each published batch. Not called on a dry run or an empty range. Must not throw.
+   */
   readonly onProgress?: (done: number, total: number) => void;
 }
 

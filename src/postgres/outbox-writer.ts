@@ -1,6 +1,8 @@
 import type { Topic } from '../core/contracts.js';
 import { createEnvelope, type CloudEvent } from '../core/envelope.js';
 import { PublisherForbiddenError } from '../core/errors.js';
+import { newEventId } from '../core/ids.js';
+import { endSendSpans, startSendSpan, type SendTrace } from '../observability/tracing.js';
 import type { SqlExecutor } from './sql.js';
 import { outboxChannel, quoteIdent } from './sql.js';
 
@@ -28,6 +30,10 @@ export interface PublishOptions {
   readonly subject?: string;
   readonly correlationId?: string;
   readonly causationId?: string;
+  /**
+   * W3C trace context the event carries. Default: that of the event's `send <topic>` span when
+   * tracing is on (docs/observability.md), else none.
+   */
   readonly traceparent?: string;
   readonly tracestate?: string;
   /** A caller-chosen event id (UUIDv7 otherwise). */
@@ -59,46 +65,61 @@ export class OutboxWriter {
     return event!;
   }
 
-  /** Validates every event first, then writes them all with one statement. */
+  /**
+   * Validates every event first, then writes them all with one statement. With tracing on,
+   * each event gets a `send <topic>` span, ended when the insert returns; its context becomes
+   * the event's `traceparent` (outbox column and envelope) unless the caller passed one.
+   */
   async publishMany<T>(tx: SqlExecutor, topic: Topic<T>, items: readonly { data: T; options?: PublishOptions }[]): Promise<CloudEvent<T>[]> {
     if (!topic.publishers.includes(this.service)) throw new PublisherForbiddenError(topic.name, this.service, topic.publishers);
+    for (const { data } of items) topic.validate(data);
+    const sends: SendTrace[] = [];
     const events = items.map(({ data, options = {} }) => {
-      topic.validate(data);
       const partitionKey = options.partitionKey ?? topic.partitionKey?.(data);
+      const id = options.id ?? newEventId();
+      const subject = options.subject ?? partitionKey;
+      const send = startSendSpan(topic.name, { id, correlationId: options.correlationId ?? id, subject }, options);
+      sends.push(send);
       return createEnvelope({
         topic: topic.name,
         version: topic.version,
         source: this.service,
         data,
-        id: options.id,
-        subject: options.subject ?? partitionKey,
+        id,
+        subject,
         partitionKey,
         entityVersion: options.entityVersion ?? topic.entityVersion?.(data),
         correlationId: options.correlationId,
         causationId: options.causationId,
-        traceparent: options.traceparent,
-        tracestate: options.tracestate,
+        traceparent: send.traceparent,
+        tracestate: send.tracestate,
       });
     });
     if (events.length === 0) return events;
-    if (events.length === 1) {
-      // The common case, one event per owner transaction: a single-row insert, no array encoding.
-      const [e] = events as [CloudEvent<T>];
-      await tx.query(
-        `INSERT INTO ${this.#table} (event_id, topic, partition_key, envelope, traceparent) VALUES ($1, $2, $3, $4, $5)`,
-        [e.id, topic.name, e.partitionkey ?? null, JSON.stringify(e), e.traceparent ?? null],
+    try {
+      if (events.length === 1) {
+        // The common case, one event per owner transaction: a single-row insert, no array encoding.
+        const [e] = events as [CloudEvent<T>];
+        await tx.query(
+          `INSERT INTO ${this.#table} (event_id, topic, partition_key, envelope, traceparent) VALUES ($1, $2, $3, $4, $5)`,
+          [e.id, topic.name, e.partitionkey ?? null, JSON.stringify(e), e.traceparent ?? null],
+        );
+      } else await tx.query(
+        `INSERT INTO ${this.#table} (event_id, topic, partition_key, envelope, traceparent)
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::text[])`,
+        [
+          events.map((e) => e.id),
+          events.map(() => topic.name),
+          events.map((e) => e.partitionkey ?? null),
+          events.map((e) => JSON.stringify(e)),
+          events.map((e) => e.traceparent ?? null),
+        ],
       );
-    } else await tx.query(
-      `INSERT INTO ${this.#table} (event_id, topic, partition_key, envelope, traceparent)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[], $5::text[])`,
-      [
-        events.map((e) => e.id),
-        events.map(() => topic.name),
-        events.map((e) => e.partitionkey ?? null),
-        events.map((e) => JSON.stringify(e)),
-        events.map((e) => e.traceparent ?? null),
-      ],
-    );
+    } catch (error) {
+      endSendSpans(sends, error);
+      throw error;
+    }
+    endSendSpans(sends);
     if (this.#notify) await tx.query('SELECT pg_notify($1, $2)', [this.#notify, '']);
     return events;
   }

@@ -3,6 +3,7 @@ import type pg from 'pg';
 import { ConfigurationError } from '../core/errors.js';
 import { newInstanceId } from '../core/ids.js';
 import type { Publisher } from '../transports/transport.js';
+import { SyncMetrics } from '../observability/sync-metrics.js';
 import { DEFAULT_DATABASE_URL } from './pool.js';
 import type { SqlPool } from './sql.js';
 import { quoteIdent } from './sql.js';
@@ -60,6 +61,12 @@ export interface RelayBaseConfig {
   readonly purgeIntervalMs?: number;
   /** See {@link RelayHooks}. Default: none. */
   readonly hooks?: RelayHooks;
+  /**
+   * Where the relay counts the events it published (`datasync_events_published_total`) and, when
+   * `pool` is given, reports the outbox backlog at each scrape (`datasync_outbox_pending`,
+   * `datasync_outbox_oldest_age_seconds`). Default datasync's registry (`SyncMetrics.for()`); false for none.
+   */
+  readonly metrics?: SyncMetrics | false;
 }
 
 /** Defaults of the fields in {@link RelayBaseConfig}. */
@@ -72,8 +79,8 @@ export const DEFAULT_RELAY_BASE_CONFIG = {
 } as const;
 
 /** A {@link RelayBaseConfig} with every default filled in. */
-export type ResolvedRelayBaseConfig = Required<Omit<RelayBaseConfig, 'pool' | 'clientConfig' | 'hooks'>> &
-  Pick<RelayBaseConfig, 'pool' | 'clientConfig'> & { readonly hooks: RelayHooks };
+export type ResolvedRelayBaseConfig = Required<Omit<RelayBaseConfig, 'pool' | 'clientConfig' | 'hooks' | 'metrics'>> &
+  Pick<RelayBaseConfig, 'pool' | 'clientConfig'> & { readonly hooks: RelayHooks; readonly metrics: SyncMetrics | undefined };
 
 /**
  * Fills in the defaults of the shared fields (`DATABASE_URL` for the connection, a fresh
@@ -91,6 +98,7 @@ export function resolveRelayConfig(config: RelayBaseConfig): ResolvedRelayBaseCo
     connectionString: config.connectionString ?? process.env.DATABASE_URL ?? DEFAULT_DATABASE_URL,
     instanceId: config.instanceId ?? `${hostname()}/${process.pid}/${newInstanceId()}`,
     hooks: config.hooks ?? {},
+    metrics: config.metrics === false ? undefined : (config.metrics ?? SyncMetrics.for()),
   };
   quoteIdent(resolved.schema, 'schema');
   if (typeof resolved.publisher?.publish !== 'function') throw new ConfigurationError('publisher', resolved.publisher, 'a Publisher (an object with publish())');

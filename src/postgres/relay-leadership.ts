@@ -67,6 +67,7 @@ export class RelayLeadership<W extends object> {
   #published = 0;
   #batches = 0;
   #lastBatchSize = 0;
+  #unwatchOutbox: (() => void) | undefined;
 
   constructor(config: ResolvedRelayBaseConfig, role: RelayRole) {
     this.config = config;
@@ -117,9 +118,18 @@ export class RelayLeadership<W extends object> {
    */
   start(): Promise<void> {
     if (this.#state === 'closed') return Promise.reject(new SyncError('RELAY_CLOSED', 'the relay was closed; create a new one'));
-    this.#starting ??= this.#start();
+    if (!this.#starting) {
+      // every instance reports the backlog (a standby too: the leader may be in another process)
+      if (this.config.pool) this.#unwatchOutbox = this.config.metrics?.watchOutbox(this.config.schema, this.config.pool);
+      this.#starting = this.#start();
+    }
     return this.#starting;
   }
+
+  /** Counts, per topic, events the broker acknowledged (`datasync_events_published_total`); pass it to publishBatch. */
+  readonly countPublished = (topic: string, count: number): void => {
+    this.config.metrics?.recordPublished(this.config.schema, topic, count);
+  };
 
   /**
    * Aborts {@link closing}, waits until the session loop, the role's term and a running
@@ -190,6 +200,7 @@ export class RelayLeadership<W extends object> {
 
   async #close(): Promise<void> {
     this.#state = 'closed';
+    this.#unwatchOutbox?.();
     this.#closing.abort(new SyncError('RELAY_CLOSED', 'the relay was closed'));
     this.wakeup.wake();
     await this.#starting?.catch(() => undefined);

@@ -22,6 +22,8 @@ export interface PublishBatchOptions {
   readonly report: (error: unknown) => void;
   /** Runs after each backoff, before the next attempt (the polling relay heartbeats there); a throw ends the call. */
   readonly beforeRetry?: () => Promise<void>;
+  /** Receives each topic's events the broker acknowledged (the relay's metrics count them). */
+  readonly onPublished?: (topic: string, count: number) => void;
 }
 
 const PUBLISH_BACKOFF = { initialMs: 100, maxMs: 5_000 };
@@ -52,7 +54,10 @@ export async function publishBatch(rows: readonly PublishableRow[], options: Pub
           signal,
         );
         outcomes.forEach((outcome, i) => {
-          if (outcome.status === 'fulfilled') pending.delete(topics[i]![0]);
+          if (outcome.status !== 'fulfilled') return;
+          const [topic, events] = topics[i]!;
+          pending.delete(topic);
+          options.onPublished?.(topic, events.length);
         });
         const failure = outcomes.find((o) => o.status === 'rejected');
         if (failure) throw failure.reason;

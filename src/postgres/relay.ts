@@ -197,6 +197,7 @@ export class OutboxRelay {
           signal: leadership.closing,
           report: (error) => leadership.report(error),
           beforeRetry: () => this.#heartbeatIfDue(client, leader),
+          onPublished: leadership.countPublished,
         });
         if (!published) return;
         await this.#markSent(client, leader, batch);

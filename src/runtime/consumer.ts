@@ -8,6 +8,7 @@ import { DeadLetterStore } from '../postgres/dead-letter-store.js';
 import { migrate } from '../postgres/migrations.js';
 import { ProcessedEvents } from '../postgres/processed-events.js';
 import type { SqlPool } from '../postgres/sql.js';
+import { SyncMetrics, type Unwatch } from '../observability/sync-metrics.js';
 import { createRetryRunner, retryWithDefaults, type BackoffOptions, type RetryOptions } from '../resilience/retry-policy.js';
 import type { Delivery, Transport } from '../transports/transport.js';
 import { declareSubscriberGroups } from './topology.js';
@@ -16,6 +17,7 @@ import { deadLetter } from './middleware/dead-letter.js';
 import { envelopeCheck } from './middleware/envelope-check.js';
 import { idempotency } from './middleware/idempotency.js';
 import { retryFailures } from './middleware/retry.js';
+import { runInSpanContext, traceProcess } from './middleware/tracing.js';
 import { inConsumerTransaction, type ClaimTag } from './middleware/transaction.js';
 import { validateSchema } from './middleware/validate.js';
 import { OrderedLanes } from './ordered-lanes.js';
@@ -48,7 +50,7 @@ export interface ConsumerConfig {
   /** Connections for the consumer's transactions and dead-letter records. Required. */
   readonly pool: SqlPool;
   /** The broker: its subscriber feeds the handlers, its publisher carries `<topic>.dlq`. Required. */
-  readonly transport: Pick<Transport, 'subscriber' | 'publisher' | 'declareGroup'>;
+  readonly transport: Pick<Transport, 'subscriber' | 'publisher' | 'declareGroup' | 'lag'>;
   /** Names this instance within the consumer group; default a random id. */
   readonly instanceId?: string;
   /** Entities handled at once (ordered lanes running concurrently). Default 64. */
@@ -66,6 +68,11 @@ export interface ConsumerConfig {
   /** Delay before a delivery that failed outside the handler (e.g. the database was down while dead-lettering) is tried again. Default 1000 ms. */
   readonly redeliveryDelayMs?: number;
   readonly hooks?: ConsumerHooks;
+  /**
+   * Where the consumer reports its sync latency, outcomes, freshness, dead-letter depth and lag
+   * (DESIGN.md section 3); default datasync's registry (`SyncMetrics.for()`); false for none.
+   */
+  readonly metrics?: SyncMetrics | false;
 }
 
 /** Defaults of {@link ConsumerConfig}. */
@@ -126,6 +133,8 @@ export class Consumer {
   /** Latest outcome per recently settled event id, oldest first, at most RECENT_OUTCOMES. */
   readonly #recent = new Map<string, Outcome>();
   readonly #pumps: Promise<void>[] = [];
+  readonly #metrics: SyncMetrics | undefined;
+  readonly #unwatch: Unwatch[] = [];
   #closing: Promise<void> | undefined;
 
   constructor(service: Service, config: ConsumerConfig) {
@@ -145,19 +154,28 @@ export class Consumer {
     const processed = new ProcessedEvents(service.schema);
     this.#committer = new GroupCommitter<ClaimTag, boolean>(config.pool, config.groupCommit, (tx, tags) => processed.claimMany(tx, service.name, tags));
     const runner = createRetryRunner(retryWithDefaults(config.retry));
+    const metrics = config.metrics === false ? undefined : (config.metrics ?? SyncMetrics.for());
+    this.#metrics = metrics;
     this.#pipeline = compose(
       [
+        traceProcess,
         deadLetter({ store: new DeadLetterStore(service.schema), db: config.pool, publisher: config.transport.publisher }),
-        retryFailures(runner, { onRetry: () => { this.#stats.retried += 1; } }),
+        retryFailures(runner, {
+          onRetry: (message) => {
+            this.#stats.retried += 1;
+            metrics?.recordRetry(service.name, message.delivery.topic);
+          },
+        }),
         envelopeCheck,
         validateSchema,
         inConsumerTransaction(this.#committer),
         idempotency(processed),
       ],
       async (message) => {
-        const result = await message.subscription.handle({
+        // the handler runs in its event's process span, so what it publishes continues the trace
+        const result = await runInSpanContext(message, () => message.subscription.handle({
           event: message.event!, tx: message.tx!, attempt: message.attempt, topic: message.subscription.topic, consumer: message.consumer,
-        });
+        }));
         return result === 'stale' ? 'stale' : 'applied';
       },
     );
@@ -174,6 +192,17 @@ export class Consumer {
     // Where a group keeps only what is published after it exists (RabbitMQ), it exists once start resolves.
     await declareSubscriberGroups(this.#config.transport, this.service.handlers.map((h) => ({ name: h.topic.name, subscribers: [this.service.name] })));
     for (const subscription of this.service.handlers) this.#pumps.push(this.#pump(subscription));
+    this.#watchBacklog();
+  }
+
+  /** Dead letters and broker lag of this consumer, read at each metrics scrape; its freshness while it runs. */
+  #watchBacklog(): void {
+    const metrics = this.#metrics;
+    if (!metrics) return;
+    const { pool, transport } = this.#config;
+    this.#unwatch.push(metrics.watchConsumer(this.service.name));
+    this.#unwatch.push(metrics.watchDeadLetters(this.service.name, this.service.schema, pool));
+    if (transport.lag) this.#unwatch.push(metrics.watchLag(this.service.name, this.service.handlers.map((h) => h.topic.name), (topic, group) => transport.lag!(topic, group)));
   }
 
   /** A copy of the counters. */
@@ -208,6 +237,7 @@ export class Consumer {
    */
   close(): Promise<void> {
     this.#closing ??= (async () => {
+      for (const unwatch of this.#unwatch.splice(0)) unwatch();
       this.#abort.abort();
       await Promise.allSettled(this.#pumps);
       await this.#lanes.whenIdle();
@@ -271,6 +301,7 @@ export class Consumer {
     const committedAtMs = performance.timeOrigin + performance.now();
     this.#stats[outcome] += 1;
     const info: SettledInfo = { topic: delivery.topic, deliveryId: delivery.id, event: message.event, outcome, attempts: Math.max(1, failures.attempts + (outcome === 'dead_lettered' ? 0 : 1)), committedAtMs };
+    this.#metrics?.recordSettled(this.service.name, info);
     if (this.#config.hooks?.beforeAck) {
       try {
         await this.#config.hooks.beforeAck(info);

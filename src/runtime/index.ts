@@ -12,3 +12,4 @@ export { idempotency } from './middleware/idempotency.js';
 export { retryFailures } from './middleware/retry.js';
 export { inConsumerTransaction } from './middleware/transaction.js';
 export * from './topology.js';
+export { runInSpanContext, traceProcess } from './middleware/tracing.js';

@@ -1,3 +1,4 @@
+import type { Context } from '@opentelemetry/api';
 import type { CloudEvent } from '../core/envelope.js';
 import type { SyncError } from '../core/errors.js';
 import type { SqlExecutor } from '../postgres/sql.js';
@@ -35,6 +36,12 @@ export interface InboundMessage {
   readonly claimed?: boolean;
   readonly failures: FailureLog;
   readonly signal: AbortSignal;
+  /**
+   * The trace context of this event's `process <topic>` span, set by the tracing middleware
+   * when tracing is on. The handler must run inside it (`runInSpanContext`), so that what it
+   * publishes continues the trace: group commit may run it in another event's async context.
+   */
+  readonly traceContext?: Context;
 }
 
 /** One step of handling: resolves with the outcome, or throws to fail the attempt. */

@@ -1,13 +1,16 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { expect, it } from 'vitest';
+import { listDeadLetters } from '../../src/admin/dead-letter-view.js';
 import { PermanentError } from '../../src/core/errors.js';
+import { replayDeadLetter } from '../../src/postgres/dead-letter-replay.js';
 import { DeadLetterStore, type DeadLetter, type NewDeadLetter } from '../../src/postgres/dead-letter-store.js';
-import { migrate } from '../../src/postgres/migrations.js';
+import { DATASYNC_MIGRATIONS, migrate } from '../../src/postgres/migrations.js';
 import { outboxStatus } from '../../src/postgres/outbox-admin.js';
 import { OutboxWriter } from '../../src/postgres/outbox-writer.js';
 import { startRelay } from '../../src/postgres/relay.js';
 import { inTransaction } from '../../src/postgres/sql.js';
 import { startConsumer } from '../../src/runtime/consumer.js';
+import { createPostgresTransport } from '../../src/transports/postgres/index.js';
 import { effectService, itemEvent, itemTopic } from '../support/pipeline.js';
 import { runCli as datasync } from '../support/cli.js';
 import { useTestResources } from '../support/resources.js';
@@ -179,14 +182,104 @@ describeWithServers(['postgres', 'redis'], 'datasync command against PostgreSQL 
     expect((await letterOf(schema, kept)).replayCount).toBe(1);
   });
 
+  it('newest first is by the last failure: a per-schema limit keeps an old letter that failed again just now', async () => {
+    const [schema, other] = [r.schema('d'), r.schema('d')];
+    await migrate(r.pool, schema);
+    await migrate(r.pool, other);
+    const topic = r.topic();
+    const minutesAgo = (minutes: number) => new Date(Date.now() - minutes * 60_000);
+    const poison = itemEvent(topic, 'owner', { id: 'poison', seq: 1 });
+    const again = await recordLetter(schema, { topic, consumer: 'search', envelope: poison, firstFailedAt: minutesAgo(60), lastFailedAt: minutesAgo(60) });
+    const later: string[] = [];
+    for (let i = 0; i < 3; i++) later.push(await recordLetter(schema, { topic, consumer: 'search', envelope: itemEvent(topic, 'owner', { id: `k${i}`, seq: 1 }), lastFailedAt: minutesAgo(30 - i) }));
+    const elsewhere = await recordLetter(other, { topic, consumer: 'search', lastFailedAt: minutesAgo(5) });
+    // the poison message is delivered and fails again: its pending row (the lowest id) is updated
+    expect(await recordLetter(schema, { topic, consumer: 'search', envelope: poison, firstFailedAt: minutesAgo(1), lastFailedAt: minutesAgo(1) })).toBe(again);
+
+    const store = new DeadLetterStore(schema);
+    expect((await store.list(r.pool, { newestFirst: true, limit: 2 })).map((l) => l.id)).toEqual([again, later[2]]);
+    expect((await store.list(r.pool, { limit: 2 })).map((l) => l.id)).toEqual([again, later[0]]); // oldest id first without it
+    const listed = await listDeadLetters(r.pool, [schema, other], { status: 'pending', limit: 2 }, () => undefined);
+    expect(listed.map((e) => [e.schema, e.id])).toEqual([[schema, again], [other, elsewhere]]);
+  });
+
+  it('a replay whose broker does not acknowledge in time fails with SERVER_UNREACHABLE and changes nothing; it goes through once the broker answers', async () => {
+    const [schema, transportSchema] = [r.schema('d'), r.schema('t')];
+    await migrate(r.pool, schema);
+    const transport = await createPostgresTransport({ connectionString: POSTGRES_URL, schema: transportSchema, poolSize: 2 });
+    r.defer(() => transport.close());
+    const topic = r.topic();
+    const store = new DeadLetterStore(schema);
+    const id = await recordLetter(schema, { topic, consumer: 'search' });
+    const letter = await store.get(r.pool, id);
+    const replay = () => replayDeadLetter(r.pool, store, transport.publisher, { ...letter, envelope: letter.envelope! }, { actor: 'test', publishTimeoutMs: 200 });
+
+    // the broker is stuck: its log table is locked, so the publish waits
+    const locker = await r.pool.connect();
+    try {
+      await locker.query('BEGIN');
+      await locker.query(`LOCK TABLE "${transportSchema}".topic_log IN ACCESS EXCLUSIVE MODE`);
+      await expect(replay()).rejects.toMatchObject({
+        code: 'SERVER_UNREACHABLE',
+        message: expect.stringContaining(`dead letter ${id} of ${schema} was not replayed: the broker did not acknowledge its event on ${topic} within 0.2 s`) as unknown,
+      });
+      // the row lock was released with the connection: the letter can be locked (and is unchanged)
+      expect(await letterOf(schema, id)).toMatchObject({ status: 'pending', replayCount: 0 });
+      expect((await r.pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM "${schema}".audit_log`)).rows[0]!.n).toBe(0);
+      expect(await inTransaction(r.pool, (tx) => store.lockForReplay(tx, id))).toBe('pending');
+    } finally {
+      await locker.query('ROLLBACK');
+      locker.release();
+    }
+    await expect(replay()).resolves.toBeUndefined();
+    expect(await letterOf(schema, id)).toMatchObject({ status: 'replayed', replayCount: 1 });
+  });
+
+  it('dlq replay of 30 dead letters: progress on stderr ends with "replayed 30/30"; stdout and --json are unchanged by it; --quiet silences it', async () => {
+    const schema = r.schema('d');
+    await migrate(r.pool, schema);
+    const topic = r.topic();
+    const ids: string[] = [];
+    for (let i = 0; i < 30; i++) ids.push(await recordLetter(schema, { topic, consumer: 'search', envelope: itemEvent(topic, 'owner', { id: `k${i}`, seq: 1 }) }));
+    for (let i = 0; i < 12; i++) await recordLetter(schema, { topic, consumer: 'analytics', envelope: itemEvent(topic, 'owner', { id: `m${i}`, seq: 1 }) });
+
+    const dry = await datasync(['dlq', 'replay', '--schema', schema, '--topic', topic, '--consumer', 'search', '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stderr).toMatch(/^dry run: would replay 30\/30 dead letters in \d+(\.\d)? s\n$/);
+    expect(dry.stdout.trimEnd().split('\n')).toHaveLength(31); // a line per letter and the summary, no progress
+
+    const replay = await datasync(['dlq', 'replay', '--schema', schema, '--topic', topic, '--consumer', 'search', '--json']);
+    expect(replay.code, replay.stderr).toBe(0);
+    // not a terminal: no \r rewriting; a line at most every 2 s, and always the closing one
+    const lines = replay.stderr.trimEnd().split('\n');
+    expect(replay.stderr).not.toContain('\r');
+    expect(lines.at(-1)).toMatch(/^replayed 30\/30 dead letters in \d+(\.\d)? s$/);
+    for (const line of lines.slice(0, -1)) expect(line).toMatch(/^replaying dead letters {2}\d+\/30 {2}\d+%/);
+    const document = JSON.parse(replay.stdout) as { replayed: { id: string }[]; skipped: unknown[] };
+    expect(document.replayed.map((l) => l.id).sort()).toEqual([...ids].sort());
+    expect(document.skipped).toEqual([]);
+    expect(await r.redis.xlen(topic)).toBe(30);
+
+    const quiet = await datasync(['dlq', 'replay', '--schema', schema, '--consumer', 'analytics', '--quiet']);
+    expect(quiet.code, quiet.stderr).toBe(0);
+    expect(quiet.stderr).toBe('');
+    expect(quiet.stdout).toContain(`replayed 12 dead letters of ${schema}`);
+    expect(await r.redis.xlen(topic)).toBe(42);
+  });
+
   it('migrate applies datasync\'s tables to each schema, and a second run says up to date; an unmigrated schema is named with the fix', async () => {
     const [a, b] = [r.schema('m'), r.schema('m')];
     const first = await datasync(['migrate', '--schema', `${a},${b}`]);
     expect(first.code, first.stderr).toBe(0);
-    expect(first.stdout).toBe(`${a}: applied datasync_0001_outbox, datasync_0002_processed_events, datasync_0003_dead_letters\n${b}: applied datasync_0001_outbox, datasync_0002_processed_events, datasync_0003_dead_letters\n`);
-    expect(first.stderr).toBe(`migrating ${a} (1/2)…\nmigrating ${b} (2/2)…\n`);
+    expect(first.stdout).toBe(`${a}: applied datasync_0001_outbox, datasync_0002_processed_events, datasync_0003_dead_letters, datasync_0004_audit_log\n${b}: applied datasync_0001_outbox, datasync_0002_processed_events, datasync_0003_dead_letters, datasync_0004_audit_log\n`);
+    // progress on stderr (not a terminal here): a timed line per schema, then the closing line
+    const n = DATASYNC_MIGRATIONS.length;
+    expect(first.stderr).toMatch(new RegExp(`^${a}: ${n} migrations applied in \\d+ ms\n${b}: ${n} migrations applied in \\d+ ms\nmigrated 2/2 schemas in \\d+\\.\\d s\n$`));
     const second = await datasync(['migrate', '--schema', `${a},${b}`]);
     expect(second.stdout).toBe(`${a}: up to date\n${b}: up to date\n`);
+    expect(second.stderr).toMatch(new RegExp(`^${a}: up to date, checked in \\d+ ms\n`));
+    const quiet = await datasync(['migrate', '--schema', `${a},${b}`, '--quiet']);
+    expect([quiet.code, quiet.stdout, quiet.stderr]).toEqual([0, `${a}: up to date\n${b}: up to date\n`, '']);
     expect(await datasyncJson(['migrate', '--schema', a])).toEqual({ schemas: [{ schema: a, applied: [] }] });
 
     const missing = uniqueName('none');

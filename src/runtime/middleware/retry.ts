@@ -1,4 +1,4 @@
-import type { Middleware } from '../pipeline.js';
+import type { InboundMessage, Middleware } from '../pipeline.js';
 import type { RetryRunner } from '../../resilience/retry-policy.js';
 
 /**
@@ -6,10 +6,10 @@ import type { RetryRunner } from '../../resilience/retry-policy.js';
  * order is kept). Permanent errors pass straight through. Each failure is written to
  * the message's failure log for the dead letter's context.
  */
-export function retryFailures(runner: RetryRunner, hooks: { onRetry?(): void } = {}): Middleware {
+export function retryFailures(runner: RetryRunner, hooks: { onRetry?(message: InboundMessage): void } = {}): Middleware {
   return (next) => (message) =>
     runner.execute(async (attempt) => {
-      if (attempt > 1) hooks.onRetry?.();
+      if (attempt > 1) hooks.onRetry?.(message);
       try {
         return await next({ ...message, attempt });
       } catch (error) {
