@@ -12,7 +12,7 @@ import { describeWithServers, waitFor } from '../support/servers.js';
 // to the outbox) through Search (which applies it and publishes search.product.invalidated from
 // its handler) to the Gateway (which drops its cached view) — all one trace.
 
-describeWithServers(['postgres'], 'tracing on the platform: Catalog → Search → Gateway is one trace', () => {
+describeWithServers(['postgres'], 'tracing and metrics on the platform: Catalog → Search → Gateway is one trace', () => {
   const exporter = new InMemorySpanExporter();
   let tracing: TracingHandle | undefined;
   beforeAll(async () => {
@@ -52,5 +52,17 @@ describeWithServers(['postgres'], 'tracing on the platform: Catalog → Search �
     const byGateway = processInvalidated.find((s) => s.attributes['messaging.consumer.group.name'] === 'gateway');
     expect(byGateway?.parentSpanContext?.spanId).toBe(invalidation!.spanContext().spanId);
     expect(platform.errors).toEqual([]);
+  });
+
+  it('serves the process\'s metrics on its services port: Prometheus text and prom-client JSON', async () => {
+    const base = platform.platform().url;
+    const text = await fetch(`${base}/metrics`);
+    expect(text.status).toBe(200);
+    expect(text.headers.get('content-type')).toContain('text/plain');
+    const body = await text.text();
+    expect(body).toMatch(/^datasync_events_published_total\{topic="catalog\.product\.created",service="catalog"\} [1-9]/m);
+    expect(body).toMatch(/^datasync_sync_latency_seconds_count\{topic="catalog\.product\.created",consumer="search"\} [1-9]/m);
+    const json = (await (await fetch(`${base}/platform/metrics.json`)).json()) as { name: string }[];
+    expect(json.map((metric) => metric.name)).toEqual(expect.arrayContaining(['datasync_sync_latency_seconds', 'datasync_outbox_pending', 'datasync_dlq_depth']));
   });
 });
