@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { outboxStatus, type SqlExecutor } from 'datasync/postgres';
+import { outboxBacklog, type SqlExecutor } from 'datasync/postgres';
 import type { SettledInfo } from 'datasync/runtime';
 import type { PlatformModule } from './module.js';
 
@@ -78,7 +78,7 @@ export async function productsBehind(db: SqlExecutor): Promise<number> {
 /** Reads the database side of {@link Progress} for the `modules` running here. */
 export async function readBacklog(db: SqlExecutor, modules: readonly PlatformModule[]): Promise<Pick<Progress, 'outboxPending' | 'behind'>> {
   const publishers = modules.filter((module) => module.publishes.length > 0);
-  const statuses = await Promise.all(publishers.map((module) => outboxStatus(db, module.name)));
+  const statuses = await Promise.all(publishers.map((module) => outboxBacklog(db, module.name)));
   const names = new Set(modules.map((module) => module.name));
   const behind = names.has('catalog') && names.has('search') ? await productsBehind(db) : 0;
   return { outboxPending: statuses.reduce((sum, status) => sum + status.pending, 0), behind };

@@ -7,7 +7,7 @@ import {
   type MetricsSnapshot, type Percentiles, type SyncSummary,
 } from '../observability/snapshot.js';
 import { DeadLetterStore } from '../postgres/dead-letter-store.js';
-import { outboxStatus } from '../postgres/outbox-admin.js';
+import { outboxBacklog } from '../postgres/outbox-admin.js';
 import { openPostgres } from '../postgres/pool.js';
 import { redactUrl, requireMigrated } from './connections.js';
 import { CommandFailure } from './failure.js';
@@ -161,7 +161,7 @@ async function twoReadings(io: CliIo, sources: ReturnType<typeof urlSources>, wi
 /** Outbox backlog and dead-letter depth of each schema, read from the database. */
 async function readBacklog(pool: pg.Pool, schemas: readonly string[]): Promise<Map<string, { pending: number; oldestAgeSeconds: number; dlqDepth: number }>> {
   const entries = await Promise.all(schemas.map(async (schema) => {
-    const [outbox, depth] = await Promise.all([outboxStatus(pool, schema), new DeadLetterStore(schema).depth(pool)]);
+    const [outbox, depth] = await Promise.all([outboxBacklog(pool, schema), new DeadLetterStore(schema).depth(pool)]);
     return [schema, { pending: outbox.pending, oldestAgeSeconds: outbox.oldestPendingAgeSeconds, dlqDepth: depth.reduce((sum, d) => sum + d.count, 0) }] as const;
   }));
   return new Map(entries);
